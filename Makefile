@@ -1,0 +1,46 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up from nothing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint lab chromium clean examples
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	# nbformat's jsonschema format extras import rfc3987-syntax, which compiles parsers at
+	# import time (about 2 s per kernel start). Nothing here validates those formats.
+	-$(BIN)/pip uninstall --quiet -y rfc3987-syntax
+	$(BIN)/python -m ipykernel install --sys-prefix --name goodpractice --display-name "goodpractice"
+	touch $(STAMP)
+
+# Debian's chromium drives the browser tests (never `playwright install`: it downloads browsers).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+
+demo: $(STAMP)
+	$(BIN)/goodpractice demo $(DEMO_ARGS)
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check goodpractice tests benchmarks scripts
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1
+
+# Maintainers only: rebuild the embedded example datasets from ../shared/data.
+examples: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[maintainer]'
+	$(BIN)/python scripts/build_examples.py --source ../shared/data
+
+clean:
+	rm -rf $(VENV) output .pytest_cache
