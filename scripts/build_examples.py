@@ -552,10 +552,12 @@ def victim_satisfaction(a: pd.DataFrame) -> pd.DataFrame:
     d = a[a["sheet"] == "Victims_of_crime_survey"].pivot_table(
         index="unit", columns="variable", values="value")
     p, hw = d["% Satisfied"], d["Confidence interval"]
-    # Effective sample size implied by the published 95% interval (half-width = 1.96*sqrt(pq/n)).
+    # Effective sample size implied by the published 95% interval (half-width = 1.96*sqrt(pq/n));
+    # numerator = satisfied share x n rounded to a whole victim (the panel wants counts), which
+    # moves the percentage by less than 0.5/n (about 0.02 points).
     n = (p * (1 - p) * (1.96 / hw) ** 2).round(0)
     return pd.DataFrame({"unit": d.index, "period": "2012-13", "indicator": "victim_satisfaction",
-                         "numerator": (p * n).round(4).values, "denominator": n.values})
+                         "numerator": (p * n).round(0).values, "denominator": n.values})
 
 
 def imd_by_force(src: Path, census_la: pd.DataFrame) -> pd.Series:
@@ -658,10 +660,10 @@ def build_forces(src: Path, out: Path) -> dict:
         ("crime_severity", "Crime severity score (ONS, harm-weighted crime per 1,000 population)",
          "rate", False, 1000),
         ("arrests", "Arrests per 1,000 population", "rate", True, 1000),
-        ("sanction_detection_rate", "Sanction detection rate, % of recorded crime "
-         "(pre-April 2014 framework)", "proportion", True, 100),
-        ("charge_rate", "Charge/summons rate, % of offences recorded in the year "
-         "(outcomes framework)", "proportion", True, 100),
+        ("sanction_detection_rate", ("Sanction detection rate, % of recorded crime "
+                                     "(pre-April 2014 framework)"), "proportion", True, 100),
+        ("charge_rate", ("Charge/summons rate, % of offences recorded in the year "
+                         "(outcomes framework)"), "proportion", True, 100),
         ("victim_satisfaction", "Victims satisfied with the whole experience, %",
          "proportion", True, 100),
     ]
