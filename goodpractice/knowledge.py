@@ -825,7 +825,8 @@ def update_recommendation(
 
     def run(db: sqlite_utils.Database) -> None:
         if db.conn.execute("SELECT 1 FROM recommendations WHERE code = ?", [code]).fetchone() is None:
-            known = [r[0] for r in db.conn.execute("SELECT code FROM recommendations ORDER BY code")]
+            known = [r[0] for r in db.conn.execute(
+                "SELECT code FROM recommendations ORDER BY CAST(substr(code, 2) AS INTEGER), code")]
             raise KnowledgeBaseError(
                 f"no recommendation {code!r}; known: {', '.join(known) or 'none (run kb seed)'}"
             )
