@@ -31,6 +31,8 @@ VIF_LIMIT = 10.0
 # A median change of an element's share of all resource of more than this (log points) in one year,
 # and more than 3x the other years' changes, is treated as a change of definitions, not of policy.
 BREAK_LOG_SHARE = 0.10
+# An element zero (or missing) in more than this share of unit-periods is left out, not logged.
+ZERO_SHARE_LIMIT = 0.05
 
 FLAG_ORDER = (
     "no_variation",
@@ -419,6 +421,7 @@ def link_investment(
     controls: list[str] | None = None,
     per: str = "population",
     model: Literal["ols", "poisson"] = "ols",
+    elements: list[str] | None = None,
     min_units: int = MIN_UNITS,
 ) -> InvestmentResult:
     """Elasticity of an outcome rate with respect to the resource put into each Policing Model element.
@@ -430,6 +433,7 @@ def link_investment(
     one, it is a cross-section. `controls` are context variables (None: density and deprivation
     if the panel has them; [] for none); time-invariant controls are absorbed by unit effects.
     `model="poisson"` fits the count with a log-denominator offset instead of the log rate.
+    `elements` restricts the model to some elements (None: all the panel's elements with data).
 
     >>> res = gp.link_investment(gp.load_example("forces"), "violence_rate")   # doctest: +SKIP
     >>> res.tidy()[["element", "elasticity", "ci_low", "ci_high", "flag"]]   # doctest: +SKIP
@@ -437,22 +441,22 @@ def link_investment(
     if model not in ("ols", "poisson"):
         raise GoodPracticeError(f"model must be 'ols' or 'poisson', got {model!r}")
     controls = default_controls(panel) if controls is None else list(controls)
-    data, elements, ctl_names, notes = _estimation_frame(
+    data, all_elements, ctl_names, notes = _estimation_frame(
         panel, indicator, measure, per, controls, model
     )
+    if elements is None:
+        elements = all_elements
+    else:
+        unknown = [e for e in elements if e not in all_elements]
+        if unknown:
+            raise GoodPracticeError(f"elements {unknown} have no {measure} resources; "
+                                    f"the panel has {all_elements}")
+        elements = list(elements)
     ctl_cols = [f"ctl_{c}" for c in controls]
     y = "log_rate" if model == "ols" else "numerator"
-    needed = [y] + [f"log_{e}" for e in elements if data[f"log_{e}"].notna().any()] + ctl_cols
-    complete = data.dropna(subset=needed)
-    dropped_rows = len(data) - len(complete)
-    if dropped_rows:
-        notes.append(
-            f"Note: {dropped_rows} of {len(data)} unit-periods left out for a zero or missing "
-            "outcome, resource or control (a log needs a positive value)."
-        )
-    data = complete
+    data = data.dropna(subset=[y])
     periods = sorted(data["period"].unique())
-    n_periods, n_units = len(periods), data["unit"].nunique()
+    n_periods = len(periods)
     if n_periods >= 3:
         fes, design = ["unit", "period"], "unit and period fixed effects (within units over time)"
     elif n_periods == 2:
@@ -465,18 +469,42 @@ def link_investment(
             "effects: the estimates compare units with each other and are exposed to everything "
             "that differs between them and is not controlled for."
         )
-    if fes == ["unit", "period"]:
+    if "unit" in fes:
         absorbed = [c for c in ctl_cols if data.groupby("unit")[c].nunique().max() <= 1]
         if absorbed:
-            notes.append(f"Note: controls {absorbed} do not vary within units; unit effects absorb them.")
+            names = [c.removeprefix("ctl_") for c in absorbed]
+            notes.append(f"Note: controls {names} do not vary within units; unit effects absorb them.")
+            ctl_names = [n for c, n in zip(ctl_cols, ctl_names) if c not in absorbed]
             ctl_cols = [c for c in ctl_cols if c not in absorbed]
-            ctl_names = [n for c, n in zip(controls, ctl_names) if c not in absorbed]
 
     status = {e: [] for e in elements}
-    usable = []
+    candidates = []
     for e in elements:
-        col = data[f"log_{e}"] if len(data) else pd.Series(dtype=float)
-        if col.notna().sum() == 0 or col.std() < 1e-12 or not np.isfinite(col.std()):
+        # An element that is zero for more than a few unit-periods cannot enter in logs without
+        # throwing away those units; leave it out and say so rather than shrink the sample.
+        nonpos = int((~(data[e] > 0)).sum())
+        if nonpos == len(data) or data[f"log_{e}"].std() < 1e-12:
+            status[e].append(("no_variation", ("the element's intensity does not vary (or is zero) "
+                              "across the data")))
+        elif nonpos > ZERO_SHARE_LIMIT * len(data):
+            status[e].append(("not_identified", (f"zero or missing for {nonpos} of {len(data)} "
+                              "unit-periods: a log needs positive values (group it with another "
+                              "element, or pass elements= without it)")))
+        else:
+            candidates.append(e)
+    complete = data.dropna(subset=[f"log_{e}" for e in candidates] + ctl_cols)
+    dropped_rows = len(data) - len(complete)
+    if dropped_rows:
+        notes.append(
+            f"Note: {dropped_rows} of {len(data)} unit-periods left out for a zero or missing "
+            "resource or control (a log needs a positive value)."
+        )
+    data = complete
+    n_units = data["unit"].nunique()
+    usable = []
+    for e in candidates:
+        col = data[f"log_{e}"]
+        if col.std() < 1e-12 or not np.isfinite(col.std()):
             status[e].append(("no_variation", "the element's intensity does not vary across the data"))
         elif "unit" in fes and data.groupby("unit")[f"log_{e}"].std().fillna(0).max() < 1e-12:
             status[e].append(
