@@ -1,0 +1,171 @@
+"""Executed review notebooks -> HTML for reviewers (no code), and the index page of all reviews.
+
+One ``nbconvert.HTMLExporter`` per process is built on first use and reused: it costs about a
+second to build and some 15 ms a notebook afterwards (the ``jupyter nbconvert`` command pays the
+start-up for every file). Charts are embedded as data URIs, so a page is one self-contained file.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from goodpractice.reviews.findings import is_findings_output
+
+#: Scrutiny level of each shipped notebook (DESIGN section 1); a notebook may set its own in
+#: its metadata as ``{"goodpractice": {"level": "1"}}``.
+LEVELS = {
+    "unit_review": "1",
+    "cluster_review": "2",
+    "challenge_round": "3",
+    "exceptions": "4-5",
+    "investment_returns": "analysis",
+}
+LEVEL_NAMES = {
+    "1": "Level 1 - unit reviews",
+    "2": "Level 2 - cluster reviews",
+    "3": "Level 3 - monthly challenge rounds",
+    "4-5": "Levels 4-5 - exception reports for performance committees",
+    "analysis": "Analyses - return on investment",
+}
+
+_EXPORTER = None
+
+
+def _exporter():
+    """The process's HTML exporter (built once; nbconvert's import alone takes a while)."""
+    global _EXPORTER
+    if _EXPORTER is None:
+        from nbconvert import HTMLExporter
+        from nbconvert.preprocessors import Preprocessor
+
+        class HideFindings(Preprocessor):
+            """Drop the structured findings outputs: they are for the knowledge base, not readers."""
+
+            def preprocess_cell(self, cell, resources, index):
+                if cell.get("cell_type") == "code" and cell.get("outputs"):
+                    cell.outputs = [o for o in cell.outputs if not is_findings_output(o)]
+                return cell, resources
+
+        exporter = HTMLExporter(
+            template_name="lab",
+            exclude_input=True,
+            exclude_input_prompt=True,
+            exclude_output_prompt=True,
+        )
+        exporter.register_preprocessor(HideFindings(), enabled=True)
+        _EXPORTER = exporter
+    return _EXPORTER
+
+
+def render_html(nb: Any, title: str = "") -> str:
+    """An executed notebook (NotebookNode, dict or path) as a standalone HTML page without code.
+
+    >>> page = render_html("output/reviews/3f2a9c.ipynb", "Unit review: Durham")  # doctest: +SKIP
+    """
+    import nbformat
+
+    if isinstance(nb, (str, os.PathLike)):
+        nb = nbformat.read(nb, as_version=4)
+    elif not isinstance(nb, nbformat.NotebookNode):
+        nb = nbformat.from_dict(nb)
+    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title or "Review"}})
+    return body
+
+
+def notebook_level(notebook: str, nb: Any = None) -> str:
+    """The scrutiny level of a review ('1', '2', '3', '4-5', 'analysis' or '-')."""
+    if nb is not None:
+        meta = (nb.get("metadata") or {}).get("goodpractice") or {}
+        if meta.get("level"):
+            return str(meta["level"])
+    return LEVELS.get(notebook, "-")
+
+
+def _verdict_text(verdicts: list[dict[str, Any]], limit: int = 6) -> str:
+    parts = []
+    for v in verdicts[:limit]:
+        who = " ".join(str(v[k]) for k in ("unit", "indicator") if v.get(k) not in (None, ""))
+        what = str(v.get("verdict", ""))
+        parts.append(f"{who}: {what}" if who else what)
+    if len(verdicts) > limit:
+        parts.append(f"... and {len(verdicts) - limit} more")
+    return "; ".join(parts)
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 72rem; color: #1b1b1b; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2rem; }
+table { border-collapse: collapse; width: 100%; font-size: 0.92rem; }
+th, td { text-align: left; padding: 0.35rem 0.6rem; border-bottom: 1px solid #ddd; vertical-align: top; }
+th { background: #f3f3f3; }
+.failed { color: #a00; font-weight: 600; } .ok { color: #176117; }
+.summary { color: #555; }
+"""
+
+
+def index_html(entries: list[dict[str, Any]], out_page: str | Path, title: str = "Reviews") -> str:
+    """The index page: reviews grouped by level, then sorted by unit and period, with verdicts.
+
+    ``entries`` are manifest records (keys ``id``, ``notebook``, ``level``, ``title``,
+    ``parameters`` (dict), ``status``, ``html``, ``ipynb``, ``verdicts``, ``error``); links are
+    relative to the folder of ``out_page``. Every piece of text is escaped.
+    """
+    here = Path(out_page).parent
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for e in entries:
+        groups[str(e.get("level", "-"))].append(e)
+    order = list(LEVEL_NAMES) + sorted(k for k in groups if k not in LEVEL_NAMES)
+    n_failed = sum(e.get("status") != "ok" for e in entries)
+    esc = html.escape
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(title)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        (
+            f'<p class="summary">{len(entries)} review(s), {len(entries) - n_failed} completed, '
+            f"{n_failed} failed.</p>"
+        ),
+    ]
+    for level in order:
+        rows = groups.get(level)
+        if not rows:
+            continue
+
+        def key(e: dict[str, Any]) -> tuple[str, str, str]:
+            p = e.get("parameters") or {}
+            return (str(p.get("unit", "")), str(p.get("period", "")), str(e.get("title", "")))
+
+        out.append(f"<h2>{esc(LEVEL_NAMES.get(level, 'Level ' + level))}</h2>")
+        out.append(
+            "<table><thead><tr><th>Review</th><th>Unit</th><th>Period</th><th>Status</th>"
+            "<th>Verdicts</th><th>Notebook</th></tr></thead><tbody>"
+        )
+        for e in sorted(rows, key=key):
+            p = e.get("parameters") or {}
+            link = os.path.relpath(e["html"], here) if e.get("html") else ""
+            nb_link = os.path.relpath(e["ipynb"], here) if e.get("ipynb") else ""
+            name = esc(e.get("title") or e.get("notebook", ""))
+            status = e.get("status", "")
+            status_cell = (
+                f'<span class="ok">{esc(status)}</span>' if status == "ok"
+                else f'<span class="failed">{esc(status)}</span>'
+                + (f"<br>{esc(str(e.get('error', ''))[:300])}" if e.get("error") else "")
+            )
+            out.append(
+                "<tr>"
+                + (f'<td><a href="{esc(link)}">{name}</a></td>' if link else f"<td>{name}</td>")
+                + f"<td>{esc(str(p.get('unit', p.get('cluster', ''))))}</td>"
+                + f"<td>{esc(str(p.get('period', '')))}</td>"
+                + f"<td>{status_cell}</td>"
+                + f"<td>{esc(_verdict_text(e.get('verdicts') or []))}</td>"
+                + (f'<td><a href="{esc(nb_link)}">.ipynb</a></td>' if nb_link else "<td></td>")
+                + "</tr>"
+            )
+        out.append("</tbody></table>")
+    out.append("</body></html>")
+    return "\n".join(out)
