@@ -326,17 +326,17 @@ def compare(
     pos = {u: i for i, u in enumerate(units)}
     # Peer membership as a 0/1 matrix so pooled peer sums are one matrix product.
     member = np.zeros((len(units), len(units)))
-    for u, ps in groups.items():
-        if u in pos:
-            member[pos[u], [pos[p] for p in ps if p in pos]] = 1.0
+    ranked = [[pos[p] for p in groups.get(u, []) if p in pos] for u in units]
+    for i, idx in enumerate(ranked):
+        member[i, idx] = 1.0
     pi = periods.index(period)
     freq = panel.frequency
     prev_label = periods[pi - 1] if pi > 0 else None
     yoy_label = from_index(to_index(period, freq) - PER_YEAR[freq], freq)
     targets = getattr(panel, "targets", None)
     frames = [
-        _compare_one(panel, name, defs[name], units, periods, pi, member, prev_label, yoy_label,
-                     alpha, targets)
+        _compare_one(panel, name, defs[name], units, periods, pi, member, ranked, prev_label,
+                     yoy_label, alpha, targets)
         for name in indicators
     ]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
@@ -345,8 +345,8 @@ def compare(
     return out
 
 
-def _compare_one(panel, name, d, units, periods, pi, member, prev_label, yoy_label, alpha,
-                 targets) -> pd.DataFrame:
+def _compare_one(panel, name, d, units, periods, pi, member, ranked, prev_label, yoy_label,
+                 alpha, targets) -> pd.DataFrame:
     kind, mult, hib = d["kind"], float(d["multiplier"]), bool(d["higher_is_better"])
     O, N = _wide(panel.outcomes, name, units, periods[: pi + 1])
     o, n = O[:, -1], N[:, -1]
@@ -366,8 +366,8 @@ def _compare_one(panel, name, d, units, periods, pi, member, prev_label, yoy_lab
     peer_p = _group_test(kind, o, n, np.where(ng > 0, og, np.nan), ng)
     peer_verdict = _verdict(value - peer_value, peer_p, alpha, hib,
                             ("better", "worse", "similar"), "no_peers")
-    names = np.array(units)
-    peer_names = [", ".join(names[row > 0]) for row in with_data]
+    # Peers with data this period, in rank order (most similar first).
+    peer_names = [", ".join(units[j] for j in idx if have[j]) for idx in ranked]
 
     # (3) national: the value pools every unit; the test sets the unit against all the others.
     to, tn = oz.sum(), nz.sum()

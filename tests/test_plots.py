@@ -1,0 +1,85 @@
+"""Charts: each function returns a Figure with the expected title, labels and legend, and saves."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+import goodpractice as gp
+from goodpractice.compare import compare
+from goodpractice.errors import GoodPracticeError
+from goodpractice.funnel import funnel
+from goodpractice.plots import funnel_plot, peer_bars, spc_chart
+from goodpractice.spc import xmr
+
+
+@pytest.fixture(scope="module")
+def london():
+    return gp.load_example("london")
+
+
+def _png_ok(fig: Figure, path) -> None:
+    fig.savefig(path, dpi=60)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 5_000
+
+
+def test_funnel_plot(london, tmp_path):
+    r = london.rates("crime_burglary")
+    cur = r[r["period"] == "2024-01"][["unit", "numerator", "denominator"]]
+    f = funnel(cur, kind="rate", multiplier=1000)
+    fig = funnel_plot(f)
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure)
+    assert ax.get_title().startswith("Funnel plot (rate; over-dispersion: additive")
+    assert ax.get_xlabel() == "Exposure (denominator)"
+    assert ax.get_ylabel() == "Value (x 1000)"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "95% limits" in legend and "99.8% limits" in legend
+    labelled = {t.get_text() for t in ax.texts}
+    assert labelled == set(f.loc[f["flag"] != "within", "unit"])
+    _png_ok(fig, tmp_path / "funnel.png")
+
+
+def test_spc_chart(london, tmp_path):
+    r = london.rates("crime_burglary")
+    s = r[r["unit"] == "camden"].sort_values("period").tail(36).set_index("period")["rate"]
+    chart = xmr(s, improvement="decrease", target=0.5)
+    fig = spc_chart(chart, title="Camden burglary", ylabel="Burglaries per 1,000")
+    ax = fig.axes[0]
+    assert ax.get_title() == "Camden burglary"
+    assert ax.get_ylabel() == "Burglaries per 1,000"
+    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert "Process limits" in legend and "Target (0.5)" in legend
+    default = spc_chart(chart).axes[0].get_title()
+    assert default == f"XmR chart (assurance: {chart.attrs['assurance'].replace('_', ' ')})"
+    _png_ok(fig, tmp_path / "spc.png")
+
+
+def test_peer_bars(london, tmp_path):
+    c = compare(london, "crime_burglary", "2024-01")
+    fig = peer_bars(c, unit="camden", xlabel="Burglaries per 1,000")
+    ax = fig.axes[0]
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    peers = c.set_index("unit").loc["camden", "peers"].split(", ")
+    assert set(names) == {"camden", *peers}
+    assert ax.get_title() == "camden and its most similar peers - crime_burglary, 2024-01"
+    legend = " ".join(t.get_text() for t in ax.get_legend().get_texts())
+    assert "peer average" in legend and "National average" in legend
+    everyone = peer_bars(c)
+    assert len(everyone.axes[0].patches) == 32
+    _png_ok(fig, tmp_path / "bars.png")
+
+
+def test_peer_bars_accepts_a_series(tmp_path):
+    s = pd.Series(np.arange(5.0), index=list("abcde"))
+    fig = peer_bars(s, title="Values")
+    assert fig.axes[0].get_title() == "Values"
+    _png_ok(fig, tmp_path / "series.png")
+
+
+def test_plots_refuse_the_wrong_table():
+    with pytest.raises(GoodPracticeError, match="funnel_plot needs columns"):
+        funnel_plot(pd.DataFrame({"unit": ["a"]}))
+    with pytest.raises(GoodPracticeError, match="spc_chart needs columns"):
+        spc_chart(pd.DataFrame({"value": [1.0]}))
