@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from goodpractice.classify import OVERALL, classify
+from goodpractice.classify import OVERALL, _fmt, classify
 from goodpractice.errors import GoodPracticeError
 from goodpractice.panel import Panel
 from goodpractice.periods import to_index
@@ -187,3 +187,97 @@ def challenge_rounds(
         frames.append(chosen)
         record = pd.concat([record, chosen[["period", "unit"]]], ignore_index=True)
     return pd.concat(frames, ignore_index=True)
+
+
+# -- exceptions -------------------------------------------------------------------------------------
+EXCEPTION_COLUMNS = [
+    "unit", "indicator", "period", "comparator", "severity", "p", "n_adverse", "value",
+    "comparators", "reason",
+]
+
+
+def _z_of(p: np.ndarray) -> np.ndarray:
+    """Two-sided p-value as a z-equivalent (p is floored at 1e-300, so z tops out near 37)."""
+    from scipy import stats
+
+    with np.errstate(divide="ignore"):
+        z = stats.norm.isf(np.clip(np.asarray(p, dtype=float), 1e-300, 1.0) / 2)
+    return z
+
+
+def exceptions(
+    panel: Panel,
+    period: str,
+    indicators: str | list[str] | None = None,
+    *,
+    alpha: float = 0.05,
+    k: int = 7,
+    comparison: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Every unit x indicator with an adverse significant comparator, most severe first.
+
+    From :func:`goodpractice.compare.compare` (the four comparators of the IPCC framework): adverse
+    means significantly worse than its peers (``peer``), than all other units (``national``), than
+    the previous period (``previous``) or the same period a year earlier (``year_on_year``), an SPC
+    concern at the latest point (``spc``), or a target missed / off track (``target``).
+
+    Severity is the largest z-equivalent (two-sided) of the adverse tested comparators' p-values;
+    SPC and target comparators, which have none, count 0 but still raise an exception. Sorted by
+    severity, then the number of adverse comparators, then unit and indicator.
+
+    Returns unit, indicator, period, comparator (the most severe one), severity, p (its p-value),
+    n_adverse, value, comparators (all adverse ones, described), reason.
+
+        >>> import goodpractice as gp
+        >>> exceptions(gp.load_example("london"), "2023-12")  # doctest: +SKIP
+    """
+    from goodpractice.compare import compare
+
+    table = comparison if comparison is not None else compare(
+        panel, indicator=indicators, period=period, k=k, alpha=alpha)
+    if table.empty:
+        return pd.DataFrame(columns=EXCEPTION_COLUMNS)
+    labels = panel.indicators.set_index("indicator")
+    tests = [
+        ("peer", "peer_verdict", "worse", "peer_p", "peer_value", "its peers"),
+        ("national", "national_verdict", "worse", "national_p", "national_value", "all units"),
+        ("year_on_year", "yoy_verdict", "deteriorating", "yoy_p", "yoy_value", "a year earlier"),
+        ("previous", "prev_verdict", "deteriorating", "prev_p", "prev_value", "the previous period"),
+    ]
+    rows = []
+    for r in table.to_dict("records"):
+        spec = labels.loc[r["indicator"]]
+        mult, kind, label = float(spec["multiplier"]), str(spec["kind"]), str(spec["label"])
+        value = _fmt(r["value"], mult, kind, label)
+        found = []  # (comparator, z, p, description)
+        for name, col, bad, pcol, vcol, what in tests:
+            if r.get(col) == bad:
+                p = float(r[pcol])
+                other = _fmt(r[vcol], mult, kind, label)
+                word = "worse than" if name in ("peer", "national") else "deteriorated since"
+                found.append((name, float(_z_of(p)), p,
+                              f"{name}: {word} {what} ({value} vs {other}, p = {p:.2g})"))
+        if r.get("spc_signal") == "concern":
+            found.append(("spc", 0.0, float("nan"), "spc: SPC concern at the latest point"))
+        if r.get("target_status") in ("missed", "off_track"):
+            status = "missed" if r["target_status"] == "missed" else "off track"
+            text = (f"target: {status} ({value}; target "
+                    f"{_fmt(r['target_value'], mult, kind, label)} by {r['target_period']}, "
+                    f"projected {_fmt(r['target_projection'], mult, kind, label)})")
+            found.append(("target", 0.0, float("nan"), text))
+        if not found:
+            continue
+        found.sort(key=lambda f: (-f[1], f[0]))
+        top = found[0]
+        rows.append({
+            "unit": r["unit"], "indicator": r["indicator"], "period": r["period"],
+            "comparator": top[0], "severity": top[1], "p": top[2], "n_adverse": len(found),
+            "value": r["value"], "comparators": "; ".join(f[3] for f in found),
+            "reason": f"{label}: {value}, adverse on {len(found)} comparator"
+                      f"{'s' if len(found) > 1 else ''} - " + "; ".join(f[3] for f in found) + ".",
+        })
+    out = pd.DataFrame(rows, columns=EXCEPTION_COLUMNS)
+    if out.empty:
+        return out
+    return out.sort_values(["severity", "n_adverse", "unit", "indicator"],
+                           ascending=[False, False, True, True], kind="stable").reset_index(drop=True)

@@ -40,6 +40,7 @@ it coasts on; else ``coasting`` if coasting on at least half of the indicators j
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from typing import Literal
 
@@ -254,23 +255,32 @@ def _resources_for(res: pd.DataFrame, periods: list[str]) -> pd.DataFrame:
 
 
 def _expected_counts(panel: Panel, indicator: str, period: str, periods: list[str],
-                     pooled: pd.DataFrame, expected_from: str) -> tuple[pd.Series, str]:
-    """Expected count per unit over the window, and a note on how it was obtained."""
+                     pooled: pd.DataFrame, expected_from: str
+                     ) -> tuple[pd.Series, str, pd.Series]:
+    """Expected count per unit over the window, a note on how, and which units fell back to
+    the all-unit average because the model could not predict them."""
     national = pooled["observed"].sum() / pooled["denominator"].sum()
     average = pooled["denominator"] * national
+    missing_none = pd.Series(False, index=pooled.index)
     if expected_from == "average":
-        return average, "the all-unit average"
+        return average, "the all-unit average", missing_none
     from goodpractice.expected import expected
 
     try:
-        table = expected(_pooled_panel(panel, indicator, period, periods, pooled), indicator, period)
+        # expected() warns about units it cannot fit; the notes travel in the result's attrs.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = expected(_pooled_panel(panel, indicator, period, periods, pooled),
+                             indicator, period)
     except GoodPracticeError as exc:
-        return average, f"the all-unit average (no model could be fitted: {exc})"
+        return average, f"the all-unit average (no model could be fitted: {exc})", missing_none
+    notes = "; ".join(str(w.message) for w in caught)
     e = table.set_index("unit")["expected"].reindex(pooled.index)
     missing = e.isna() | ~np.isfinite(e) | (e <= 0)
     if missing.all():
-        return average, "the all-unit average (the model predicted no unit)"
-    return e.where(~missing, average), "resources and context (leave-one-out)"
+        return average, "the all-unit average (the model predicted no unit)", missing_none
+    what = table["method"].iloc[0] if len(table) else "leave-one-out model"
+    return e.where(~missing, average), what + (f" [{notes}]" if notes else ""), missing
 
 
 # -- peers and resources ------------------------------------------------------------------------
@@ -349,7 +359,7 @@ def _trend_phrase(trend: str, count: int, span: int, word: str) -> str:
 # -- one indicator ----------------------------------------------------------------------------------
 def _classify_indicator(panel: Panel, indicator: str, period: str, window: int, k: int,
                         pairs: pd.DataFrame, peer_note: str, *, history: int | None,
-                        overdispersion: str, measure: str | None, coasting_without_resources: str,
+                        overdispersion: str, trim: str, trim_by: float, measure: str | None, coasting_without_resources: str,
                         expected_from: str) -> pd.DataFrame:
     spec = panel.indicator(indicator)
     hib = bool(spec["higher_is_better"])
@@ -367,11 +377,12 @@ def _classify_indicator(panel: Panel, indicator: str, period: str, window: int, 
             f"{indicator!r}: only {len(pooled)} units have outcomes in {periods[0]}..{periods[-1]};"
             " a funnel needs at least 3"
         )
-    e_count, e_note = _expected_counts(panel, indicator, period, periods, pooled, expected_from)
+    e_count, e_note, e_fallback = _expected_counts(panel, indicator, period, periods, pooled,
+                                                   expected_from)
     fun = funnel(
         pd.DataFrame({"unit": pooled.index.to_numpy(), "observed": pooled["observed"].to_numpy(),
                       "expected": e_count.to_numpy()}),
-        kind="ratio", overdispersion=overdispersion,
+        kind="ratio", overdispersion=overdispersion, trim=trim, trim_by=trim_by,
     ).set_index("unit")
     rate = pooled["observed"] / pooled["denominator"] * mult
     e_rate = e_count / pooled["denominator"] * mult
@@ -434,7 +445,7 @@ def _classify_indicator(panel: Panel, indicator: str, period: str, window: int, 
     out["data_flag"] = np.where(out["periods_pooled"] < len(periods), "partial_window", "complete")
     out["reason"] = _reasons(out, label, mult, kind, hib, len(periods), span, word, e_note,
                              peer_note, intensity_label, coasting_without_resources,
-                             better_95, worse_than_peers, has_res)
+                             better_95, worse_than_peers, has_res, e_fallback.to_numpy())
 
     # Units with no outcome at all in the window: listed, flagged, not judged.
     missing = sorted(set(units) - set(out["unit"]))
@@ -446,13 +457,15 @@ def _classify_indicator(panel: Panel, indicator: str, period: str, window: int, 
         gap["reason"] = (f"Not judged: no {label} outcomes recorded for {periods[0]}..{periods[-1]};"
                          " listed as typical only so every unit has a row - check the data")
         out = pd.concat([out, gap], ignore_index=True)
-    return out.reindex(columns=COLUMNS).sort_values("unit", kind="stable").reset_index(drop=True)
+    out = out.reindex(columns=COLUMNS).sort_values("unit", kind="stable").reset_index(drop=True)
+    out.attrs["expected_note"] = e_note
+    return out
 
 
 def _reasons(out: pd.DataFrame, label: str, mult: float, kind: str, hib: bool, n_window: int,
              span: int, word: str, e_note: str, peer_note: str, intensity_label: str,
              without: str, better_95: np.ndarray, worse_than_peers: np.ndarray,
-             has_res: np.ndarray) -> list[str]:
+             has_res: np.ndarray, fallback: np.ndarray) -> list[str]:
     reasons = []
     good, bad = ("higher", "lower") if hib else ("lower", "higher")
     for i, r in enumerate(out.itertuples(index=False)):
@@ -496,6 +509,9 @@ def _reasons(out: pd.DataFrame, label: str, mult: float, kind: str, hib: bool, n
             why = f"Typical: {level}; {trend}; {peers}; {note}."
         if r.periods_pooled < n_window:
             why += f" Pooled over {int(r.periods_pooled)} of {n_window} {word} (gaps in the data)."
+        if fallback[i]:
+            why += (" Expected is the all-unit average: the model could not predict this unit"
+                    " (missing context or resources).")
         reasons.append(why)
     return reasons
 
@@ -510,6 +526,8 @@ def classify(
     *,
     history: int | None = None,
     overdispersion: Literal["additive", "multiplicative"] = "additive",
+    trim: Literal["winsorise", "truncate"] = "winsorise",
+    trim_by: float = 0.05,
     measure: str | None = None,
     coasting_without_resources: Literal["results", "typical"] = "results",
     expected_from: Literal["model", "average"] = "model",
@@ -524,7 +542,11 @@ def classify(
     - `window`: periods pooled for the level (default 12 monthly, 4 quarterly, 1 annual);
     - `k`: most similar peers (:func:`goodpractice.peers.peers`);
     - `history`: periods on the SPC chart for the trend (default max(3 x window, 20), 10 annual);
-    - `overdispersion`: the funnel's adjustment; `measure`: the resource measure for coasting
+    - `overdispersion`, `trim`, `trim_by`: the funnel's over-dispersion estimate. The default
+      winsorises 5% each end, not the funnel's 10%: under a normal random effect 10% winsorising
+      underestimates tau by about a quarter, and the simulation (docs/classification.md) then
+      flags 1.5% of ordinary units instead of 0.4%;
+    - `measure`: the resource measure for coasting
       (default ``fte``); `coasting_without_resources`: ``results`` waives the resource test for
       units without resource data (said in the reason), ``typical`` makes them typical;
     - `expected_from`: ``model`` (:func:`goodpractice.expected.expected`, falling back to the
@@ -564,11 +586,13 @@ def classify(
         raise GoodPracticeError(f"window must be a whole number of periods >= 1; got {window!r}")
     if period is None:
         period = str(panel.outcomes["period"].max())
-    elif period not in set(panel.periods):
-        raise GoodPracticeError(
-            f"period {period!r} is not in panel {panel.name!r} "
-            f"({panel.periods[0]}..{panel.periods[-1]})"
-        )
+    else:
+        have = pd.unique(panel.outcomes["period"])
+        if period not in set(have):
+            raise GoodPracticeError(
+                f"period {period!r} has no outcomes in panel {panel.name!r} "
+                f"(outcomes run {min(have)}..{max(have)})"
+            )
     if history is not None and history < 3:
         raise GoodPracticeError(f"history must be at least 3 periods for an XmR chart; got {history}")
 
@@ -586,14 +610,15 @@ def classify(
     units = panel.units["unit"].astype(str).tolist()
     pairs, peer_note = _peer_pairs(panel, k, units)
 
-    frames, skipped = [], []
+    frames, skipped, notes = [], [], {}
     for ind in indicators:
         try:
             frames.append(_classify_indicator(
                 panel, ind, period, window, k, pairs, peer_note, history=history,
-                overdispersion=overdispersion, measure=measure,
+                overdispersion=overdispersion, trim=trim, trim_by=trim_by, measure=measure,
                 coasting_without_resources=coasting_without_resources,
                 expected_from=expected_from))
+            notes[ind] = frames[-1].attrs.get("expected_note", "")
         except GoodPracticeError as exc:
             if named:
                 raise
@@ -608,7 +633,7 @@ def classify(
     if overall if overall is not None else len(indicators) > 1:
         table = pd.concat([table, classify_overall(table)], ignore_index=True)
     table.attrs.update({"period": period, "window": window, "peers": peer_note,
-                        "skipped_indicators": skipped, "frequency": freq})
+                        "skipped_indicators": skipped, "frequency": freq, "expected": notes})
     return table
 
 
