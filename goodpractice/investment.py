@@ -350,7 +350,8 @@ class InvestmentResult:
         n = int(t["n"].iloc[0]) if len(t) else 0
         lines = [
             f"Return on investment: {self.indicator} on {self.measure} per 1,000 {self.per}",
-            f"Model: log({'rate' if self.model == 'ols' else 'count'}) ~ log(intensity) per element"
+            f"Model: {'log(rate)' if self.model == 'ols' else 'Poisson count, log-denominator offset,'}"
+            " ~ log(intensity) per element"
             + (f" + {', '.join(self.controls)}" if self.controls else "")
             + f"; {self.design}; errors clustered by unit",
             (f"Observations: {n} ({int(t['n_units'].iloc[0]) if len(t) else 0} units, "
