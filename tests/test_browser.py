@@ -1,0 +1,114 @@
+"""What a person does in the browser, on real headless Chromium (Debian's) against a real server."""
+
+from __future__ import annotations
+
+import os
+
+import kb_fixtures
+import pytest
+from datasette.utils import tilde_encode
+from kb_fixtures import REVIEW_HTML, XSS_TITLE
+
+from goodpractice import knowledge
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason="BROWSER TESTS SKIPPED: /usr/bin/chromium is missing - install it with "
+               "`apt-get install -y chromium` (make test does this)",
+    ),
+]
+
+kb_site = kb_fixtures.kb_site  # shared fixtures (conftest.py belongs to the lead)
+live_server = kb_fixtures.live_server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    pg = context.new_page()
+    dialogs: list[str] = []
+    pg.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    pg.dialogs = dialogs
+    yield pg
+    context.close()
+
+
+def test_search_open_practice_follow_to_review(page, live_server, tmp_path):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server}/goodpractice/search_practices")
+    box = page.locator("input[name=q]")
+    box.fill("youth club cadets")
+    box.press("Enter")
+    link = page.locator("td.col-practice a").first
+    expect(link).to_be_visible()
+    row = page.locator("tbody tr").first
+    expect(row).to_contain_text("Borough Support Unit monthly sessions with a Brent youth club")
+    page.screenshot(path=tmp_path / "search.png")
+
+    # a second search: the review's candidate, then through its practice page to the review
+    box = page.locator("input[name=q]")
+    box.fill("Durham charge")
+    box.press("Enter")
+    expect(page.locator("tbody tr").first).to_contain_text("Durham: above-peer investment")
+    page.locator("td.col-practice a").first.click()
+    expect(page.locator("h1")).to_contain_text("review-durham-investigations-charge-rate")
+    page.locator("a.review-link").first.click()
+    page.wait_for_url(f"**{REVIEW_HTML}")
+    expect(page.locator("h1")).to_have_text("Unit review: Durham 2017-18")
+    assert page.dialogs == []
+
+
+def test_table_search_box_and_facets(page, live_server):
+    from playwright.sync_api import expect
+
+    page.goto(f"{live_server}/goodpractice/practices")
+    page.locator("input[name=_search]").fill("homicide")
+    page.locator("input[name=_search]").press("Enter")
+    expect(page.locator("h3").first).to_contain_text("where search matches")
+    expect(page.locator("tbody")).to_contain_text("Unified command of homicide investigation")
+    expect(page.locator(".facet-info[data-column=status]")).to_be_visible()
+
+
+def test_hostile_practice_renders_inert(page, live_server):
+    from playwright.sync_api import expect
+
+    pid = knowledge.practice_id(title=XSS_TITLE)
+    for url in (f"/goodpractice/practices/{tilde_encode(pid)}", "/goodpractice/practices",
+                "/goodpractice/search_practices?q=hostile",
+                "/goodpractice/what_works?element=response"):
+        page.goto(f"{live_server}{url}")
+        page.wait_for_load_state("load")
+        assert page.evaluate("() => window.__xss") is None, url
+        # the payload is on the page as visible text, not as elements
+        assert page.locator("script:has-text('window.__xss')").count() == 0
+        assert page.locator("img[onerror]").count() == 0
+        assert page.locator("a[href^='javascript:']").count() == 0
+    page.goto(f"{live_server}/goodpractice/practices/{tilde_encode(pid)}")
+    expect(page.locator("body")).to_contain_text("<script>window.__xss=1;alert(1)</script>")
+    expect(page.locator("td.col-summary strong")).to_have_text("summary")  # Markdown still works
+    assert page.dialogs == []
+
+
+def test_the_payload_would_be_caught_if_it_ran(page):
+    """Positive control: the same payload, unescaped, sets the flag and opens a dialog."""
+    page.set_content(f"<html><body>{kb_fixtures.XSS_SUMMARY}</body></html>")
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => window.__xss") == 1
+    assert page.dialogs and page.dialogs[0] == "1"
