@@ -19,7 +19,8 @@ Over-dispersion (real differences between units beyond chance, which make naive 
 half the units): z-scores are winsorised (or truncated, as SHMI does) at `trim_by` each end,
 phi = mean(z^2) over the retained units, and either an additive random effect
 tau^2 = max(0, (N phi - (N - 1)) / (sum w - sum w^2 / sum w)), w = 1/s^2, widens the limits to
-theta0 +- z_a sqrt(s^2 + tau^2), or a multiplicative factor to theta0 +- z_a sqrt(phi) s.
+theta0 +- z_a sqrt(s^2 + tau^2), or a multiplicative factor to theta0 +- z_a sqrt(phi) s
+(phi below 1 counts as 1: the adjustment never narrows the limits).
 
 Without over-dispersion, exact limits are available through `limits=`:
 ``"poisson"`` (ratio and rate: exact Poisson limits from the chi-square distribution, as
