@@ -64,13 +64,14 @@ def emit_findings(
     practices_df: pd.DataFrame | None,
     evidence_df: pd.DataFrame | None,
     verdicts_df: pd.DataFrame | None = None,
-) -> dict[str, Any]:
+) -> None:
     """Display the review's findings as a structured output the runner harvests.
 
     ``practices_df`` and ``evidence_df`` are the two tables of
     :func:`goodpractice.candidates.candidate_findings`; ``verdicts_df`` (optional) has one row per
     unit x indicator judged by the review (columns ``unit``, ``indicator``, ``verdict``, ``reason``)
-    and feeds the index page. Returns the bundle it displayed.
+    and feeds the index page. Returns None, so that a call ending a cell adds no ``Out[]``
+    (the bundle itself is :func:`findings_bundle`).
 
     >>> emit_findings(pd.DataFrame(), pd.DataFrame())  # doctest: +SKIP
     """
@@ -78,7 +79,6 @@ def emit_findings(
     from IPython.display import display
 
     display(bundle, raw=True)
-    return bundle
 
 
 @dataclass
