@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from goodpractice.errors import GoodPracticeError
-from goodpractice.funnel import Z95, funnel
+from goodpractice.funnel import Z95, Z998, funnel
 from goodpractice.panel import Panel
 from goodpractice.periods import shift
 from goodpractice.spc import CLOSE, LIMIT, SCREEN, xmr
@@ -341,12 +341,19 @@ def _fmt(value: float, multiplier: float, kind: str, label: str = "") -> str:
     return f"{value:.3g} per {multiplier:,.0f}"
 
 
+def z_text(z: float) -> str:
+    """z to one decimal, or two when one would cross a limit (3.08 is not "3.1, within 99.8%")."""
+    one = round(abs(z), 1)
+    near = any((one >= lim) != (abs(z) >= lim) for lim in (Z95, Z998))
+    return f"{z:.2f}" if near else f"{z:.1f}"
+
+
 def _level_phrase(flag: str, z: float) -> str:
     if flag in ("high_998", "low_998"):
-        return f"z = {z:.1f}, beyond the 99.8% limit after over-dispersion"
+        return f"z = {z_text(z)}, beyond the 99.8% limit after over-dispersion"
     if flag in ("high_95", "low_95"):
-        return f"z = {z:.1f}, beyond the 95% limit only: an alert, not a verdict"
-    return f"z = {z:.1f}, within the limits"
+        return f"z = {z_text(z)}, beyond the 95% limit only: an alert, not a verdict"
+    return f"z = {z_text(z)}, within the limits"
 
 
 def _trend_phrase(trend: str, count: int, span: int, word: str) -> str:
@@ -666,7 +673,7 @@ def classify_overall(classification: pd.DataFrame) -> pd.DataFrame:
 
         def listing(df: pd.DataFrame) -> str:
             parts = df.assign(a=df["z"].abs()).sort_values(["a", "indicator"], ascending=[False, True])
-            return ", ".join(f"{r.indicator} (z = {r.z:.1f})" for r in parts.itertuples())
+            return ", ".join(f"{r.indicator} (z = {z_text(r.z)})" for r in parts.itertuples())
 
         if counts["poor"]:
             category, driver = "poor", by["poor"]

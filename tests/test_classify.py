@@ -117,10 +117,17 @@ def test_pooled_counts_and_z_match_the_public_funnel(table, sim):
 def test_reason_cites_the_numbers(table):
     for r in table.itertuples():
         assert r.reason.startswith(r.category.capitalize() + ":")
-        assert f"z = {r.z:.1f}" in r.reason
+        assert f"z = {r.z:.1f}" in r.reason or f"z = {r.z:.2f}" in r.reason
         assert f"{r.value:.1f}%" in r.reason
     top = table[table["category"] == "top"]
     assert top["reason"].str.contains("beyond the 99.8% limit after over-dispersion").all()
+
+
+def test_z_text_never_rounds_across_a_limit():
+    from goodpractice.classify import z_text
+
+    assert z_text(3.085) == "3.08" and z_text(3.2) == "3.2" and z_text(-1.955) == "-1.96"
+    assert z_text(1.5) == "1.5"
 
 
 def test_direction_respects_higher_is_better(sim):
