@@ -76,7 +76,7 @@ def xmr_variation(values: np.ndarray, improvement: str | None) -> np.ndarray:
     and a non-zero moving range (tests compare the two on thousands of random series); rows with
     a missing value or no variation come back as all zeros and are the caller's to handle.
 
-        >>> xmr_variation(np.array([[5, 6, 5, 7, 6, 5, 6, 20.0]]), "increase")[0, -1]
+        >>> int(xmr_variation(np.array([[5, 6, 5, 7, 6, 5, 6, 20.0]]), "increase")[0, -1])
         1
     """
     y = np.asarray(values, dtype=float)
