@@ -8,7 +8,7 @@ def main() -> None:
     rows = []
     for name in ("forces", "london"):
         panel = read_panel(EXAMPLES_DIR / name)
-        stats = measure(lambda: read_panel(EXAMPLES_DIR / name), repeat=5)
+        stats = measure(lambda name=name: read_panel(EXAMPLES_DIR / name), repeat=5)
         rows.append({"what": f"read_panel({name})", "units": len(panel.units),
                      "outcome_rows": len(panel.outcomes), "resource_rows": len(panel.resources),
                      **stats})

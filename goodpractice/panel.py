@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -658,10 +658,7 @@ def read_panel(path: str | Path, frequency: str | None = None) -> Panel:
                 )
             continue
         digest.update(name.encode() + file.read_bytes())
-        try:
-            tables[name], encodings[name] = _read_csv(file)
-        except PanelFormatError:
-            raise
+        tables[name], encodings[name] = _read_csv(file)
     model = None
     model_file = folder / "policing_model.yaml"
     if model_file.exists():
@@ -731,7 +728,7 @@ Panel.from_frames = staticmethod(from_frames)  # type: ignore[attr-defined]
 EXAMPLES = ("forces", "london")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_example_cached(name: str) -> Panel:
     return read_panel(EXAMPLES_DIR / name)
 
