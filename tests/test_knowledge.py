@@ -287,3 +287,50 @@ def test_any_text_round_trips_and_is_idempotent(tmp_path_factory, title, summary
     assert (row["summary"] if isinstance(row["summary"], str) else "") == (
         summary if summary.strip() else "")
     db.close()
+
+
+# ---------------------------------------------------------------- the `kb` commands
+
+
+def test_cli_round_trip(tmp_path):
+    from click.testing import CliRunner
+
+    from goodpractice.knowledge_cli import kb
+
+    run = CliRunner().invoke
+    db = str(tmp_path / "kb.db")
+    assert run(kb, ["init", "--db", db]).output == f"{db}: schema version 1, 0 rows\n"
+    out = run(kb, ["seed", "--db", db]).output
+    assert "recommendations: 13\n" in out
+    res = run(kb, ["add-practice", "--db", db, "--title", "Night-time economy marshals",
+                   "--source", "initiative", "--element", "neighbourhood_policing",
+                   "--rating", "limited", "--tags", "night, licensing"])
+    assert res.exit_code == 0
+    pid = res.output.strip()
+    res = run(kb, ["search", "--db", db, "marshals"])
+    assert pid in res.output and "Night-time economy marshals" in res.output
+    assert run(kb, ["set-status", "--db", db, pid, "validated", "--on", "2024-05-01"]).output == (
+        f"{pid}: validated\n")
+    res = run(kb, ["set-status", "--db", db, pid, "candidate"])
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "it can move to disseminated, did_not_work" in res.output
+    res = run(kb, ["update-recommendation", "--db", db, "R1", "--met", "completely"])
+    assert res.output == "R1: updated\n"
+    assert run(kb, ["search", "--db", db, "zzzz"]).output == "no matches\n"
+    csv = tmp_path / "bad.csv"
+    csv.write_text("title,source\nA,gossip\n")
+    res = run(kb, ["import", "--db", db, str(csv)])
+    assert res.exit_code == 1 and "bad.csv, row 2, column 'source'" in res.output
+    res = run(kb, ["search", "--db", str(tmp_path / "none.db"), "x"])
+    assert res.exit_code == 1 and "kb init" in res.output
+
+
+def test_every_kb_command_has_help_with_an_example():
+    from click.testing import CliRunner
+
+    from goodpractice.knowledge_cli import kb
+
+    for name, cmd in kb.commands.items():
+        res = CliRunner().invoke(kb, [name, "--help"])
+        assert res.exit_code == 0 and "Example:" in res.output, name
+        assert cmd.help
