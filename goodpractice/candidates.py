@@ -13,7 +13,8 @@ the method "cross-unit comparison, observational". A visit or a pilot with a com
 raise the rating later (the knowledge base keeps practices that did not work as ``did_not_work``).
 
     >>> import goodpractice as gp
-    >>> practices, evidence = candidate_findings(gp.load_example("forces"), "2016-17")  # doctest: +SKIP
+    >>> forces = gp.load_example("forces")  # doctest: +SKIP
+    >>> practices, evidence = candidate_findings(forces, "2016-17")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ def practice_id(unit: str, element: str, indicator: str) -> str:
         >>> practice_id("durham", "investigations", "charge_rate")
         'review:durham:investigations:charge_rate'
     """
-    clean = [re.sub(r"[^a-z0-9_]+", "_", str(s).lower()).strip("_") for s in (unit, element, indicator)]
+    parts = (unit, element, indicator)
+    clean = [re.sub(r"[^a-z0-9_]+", "_", str(s).lower()).strip("_") for s in parts]
     return "review:" + ":".join(clean)
 
 
 def resource_profile(panel: Panel, periods: list[str], measure: str) -> pd.DataFrame:
-    """Per unit and element over the window: intensity (per 1,000 population) and share of the total.
+    """Per unit and element over the window: intensity (per 1,000 population) and share of all.
 
     Columns unit, element, intensity, share (mean over the periods with data; the latest earlier
     period when the window has none).
@@ -99,10 +101,13 @@ def candidate_findings(
     saying why) when nothing qualifies, e.g. a panel without resources (London).
 
         >>> import goodpractice as gp
-        >>> practices, evidence = candidate_findings(gp.load_example("forces"), "2016-17")  # doctest: +SKIP
+        >>> forces = gp.load_example("forces")  # doctest: +SKIP
+        >>> practices, evidence = candidate_findings(forces, "2016-17")  # doctest: +SKIP
     """
     if margin < 0:
-        raise GoodPracticeError(f"margin must be >= 0 (0.10 = 10% above the peer median); got {margin}")
+        raise GoodPracticeError(
+            f"margin must be >= 0 (0.10 = 10% above the peer median); got {margin}"
+        )
     if panel.resources.empty:
         return _empty(f"panel {panel.name!r} has no resource data: candidate findings compare "
                       "resource profiles, so there are none (supply a resources.csv)")
@@ -121,8 +126,13 @@ def candidate_findings(
         rows = rows[rows["indicator"].isin(wanted)]
     if rows.empty:
         return _empty(f"no unit is classified top in {period}")
-    window = int(classification.attrs.get("window", 1))
-    periods = _window_periods(panel, period, window)
+    # The window from the rows themselves (attrs do not survive filtering a classification).
+    have = rows["window_start"].dropna()
+    start = str(have.min()) if len(have) else period
+    periods = _window_periods(panel, period, 1)
+    while periods[0] > start:
+        periods = _window_periods(panel, period, len(periods) + 1)
+    window = len(periods)
     profile = resource_profile(panel, periods, measure)
     if profile.empty:
         return _empty(f"no {measure} resources in or before {periods[0]}..{periods[-1]}")
@@ -138,7 +148,8 @@ def candidate_findings(
     practices, evidence = [], []
     for ind, group in rows.groupby("indicator", sort=True):
         spec = panel.indicator(ind)
-        hib, mult, kind = bool(spec["higher_is_better"]), float(spec["multiplier"]), str(spec["kind"])
+        hib, mult = bool(spec["higher_is_better"]), float(spec["multiplier"])
+        kind = str(spec["kind"])
         label = str(spec["label"])
         from goodpractice.investment import link_investment
 
@@ -175,16 +186,18 @@ def candidate_findings(
                          f"{'an' if short[:1].lower() in 'aeiou' else 'a'} {short.lower()} "
                          f"{r.ratio:.2f}x expected")
                 lo, hi = _poisson_ci(r.observed, r.expected_count)
-                caveat = ("" if e["flag"] == "ok"
-                          else f" The estimate carries the caveat '{e['flag']}': {e.get('reason', '')}.")
+                caveat = ("" if e["flag"] == "ok" else
+                          f" The estimate carries the caveat '{e['flag']}': {e.get('reason', '')}.")
                 summary = (
                     "**Candidate finding: a question for an inspector to test on a visit, "
                     "not a conclusion.**\n\n"
                     f"{name} was classified *top* on {label} over {span}: "
-                    f"{_fmt(r.value, mult, kind, label)} against {_fmt(r.expected, mult, kind, label)} "
+                    f"{_fmt(r.value, mult, kind, label)} against "
+                    f"{_fmt(r.expected, mult, kind, label)} "
                     f"expected from its resources and context (O/E {r.ratio:.2f}, 95% CI {lo:.2f} "
                     f"to {hi:.2f}; z = {r.z:.1f}).\n\n"
-                    f"It puts {own['intensity']:.3g} {unit_word} per 1,000 population into {el_label}, "
+                    f"It puts {own['intensity']:.3g} {unit_word} per 1,000 population into "
+                    f"{el_label}, "
                     f"against a median of {peer['intensity']:.3g} among its {len(peer_units)} most "
                     f"similar peers, and {own['share']:.0%} of its {unit_word} against their "
                     f"{peer['share']:.0%}.\n\n"

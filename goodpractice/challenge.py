@@ -180,7 +180,8 @@ def challenge_rounds(
     if ordered != periods:
         raise GoodPracticeError(f"periods must be in time order; got {periods}")
     record = (history[["period", "unit"]].copy() if history is not None
-              else pd.DataFrame({"period": pd.Series(dtype=object), "unit": pd.Series(dtype=object)}))
+              else pd.DataFrame({"period": pd.Series(dtype=object),
+                                 "unit": pd.Series(dtype=object)}))
     frames = []
     for period in periods:
         chosen = select_for_challenge(panel, period, n_coasting, n_poor, rotation, record, **kwargs)
@@ -189,7 +190,7 @@ def challenge_rounds(
     return pd.concat(frames, ignore_index=True)
 
 
-# -- exceptions -------------------------------------------------------------------------------------
+# -- exceptions -----------------------------------------------------------------------------
 EXCEPTION_COLUMNS = [
     "unit", "indicator", "period", "comparator", "severity", "p", "n_adverse", "value",
     "comparators", "reason",
@@ -242,7 +243,8 @@ def exceptions(
         ("peer", "peer_verdict", "worse", "peer_p", "peer_value", "its peers"),
         ("national", "national_verdict", "worse", "national_p", "national_value", "all units"),
         ("year_on_year", "yoy_verdict", "deteriorating", "yoy_p", "yoy_value", "a year earlier"),
-        ("previous", "prev_verdict", "deteriorating", "prev_p", "prev_value", "the previous period"),
+        ("previous", "prev_verdict", "deteriorating", "prev_p", "prev_value",
+         "the previous period"),
     ]
     rows = []
     for r in table.to_dict("records"):
@@ -280,4 +282,5 @@ def exceptions(
     if out.empty:
         return out
     return out.sort_values(["severity", "n_adverse", "unit", "indicator"],
-                           ascending=[False, False, True, True], kind="stable").reset_index(drop=True)
+                           ascending=[False, False, True, True],
+                           kind="stable").reset_index(drop=True)

@@ -233,7 +233,8 @@ def _pooled_panel(panel: Panel, indicator: str, period: str, periods: list[str],
     if not res.empty:
         res = _resources_for(res, periods)
         res = (res.groupby(["unit", "element", "measure"], sort=True)["value"].mean()
-               .reset_index().assign(period=period)[["unit", "period", "element", "measure", "value"]])
+               .reset_index().assign(period=period)
+               [["unit", "period", "element", "measure", "value"]])
     ctx = panel.context
     if not ctx.empty:
         in_window = ctx[ctx["period"].isin(periods)]
@@ -363,10 +364,11 @@ def _trend_phrase(trend: str, count: int, span: int, word: str) -> str:
     return f"{trend} (SPC {kind} in {count} of the last {span} {word})"
 
 
-# -- one indicator ----------------------------------------------------------------------------------
+# -- one indicator --------------------------------------------------------------------------
 def _classify_indicator(panel: Panel, indicator: str, period: str, window: int, k: int,
                         pairs: pd.DataFrame, peer_note: str, *, history: int | None,
-                        overdispersion: str, trim: str, trim_by: float, measure: str | None, coasting_without_resources: str,
+                        overdispersion: str, trim: str, trim_by: float, measure: str | None,
+                        coasting_without_resources: str,
                         expected_from: str) -> pd.DataFrame:
     spec = panel.indicator(indicator)
     hib = bool(spec["higher_is_better"])
@@ -461,7 +463,8 @@ def _classify_indicator(panel: Panel, indicator: str, period: str, window: int, 
                             "category": "typical", "flag": "not_judged", "alert": False,
                             "trend": "stable", "trend_signals": 0, "window_start": periods[0],
                             "periods_pooled": 0, "data_flag": "no_outcomes"})
-        gap["reason"] = (f"Not judged: no {label} outcomes recorded for {periods[0]}..{periods[-1]};"
+        gap["reason"] = (f"Not judged: no {label} outcomes recorded for "
+                         f"{periods[0]}..{periods[-1]};"
                          " listed as typical only so every unit has a row - check the data")
         out = pd.concat([out, gap], ignore_index=True)
     out = out.reindex(columns=COLUMNS).sort_values("unit", kind="stable").reset_index(drop=True)
@@ -523,7 +526,7 @@ def _reasons(out: pd.DataFrame, label: str, mult: float, kind: str, hib: bool, n
     return reasons
 
 
-# -- the public verbs -------------------------------------------------------------------------------
+# -- the public verbs -----------------------------------------------------------------------
 def classify(
     panel: Panel,
     indicator: str | list[str] | None = None,
@@ -582,7 +585,8 @@ def classify(
             f"got {coasting_without_resources!r}"
         )
     if expected_from not in ("model", "average"):
-        raise GoodPracticeError(f"expected_from must be 'model' or 'average'; got {expected_from!r}")
+        raise GoodPracticeError(
+            f"expected_from must be 'model' or 'average'; got {expected_from!r}")
     if overdispersion not in ("additive", "multiplicative"):
         raise GoodPracticeError(
             f"overdispersion must be 'additive' or 'multiplicative'; got {overdispersion!r}"
@@ -601,7 +605,8 @@ def classify(
                 f"(outcomes run {min(have)}..{max(have)})"
             )
     if history is not None and history < 3:
-        raise GoodPracticeError(f"history must be at least 3 periods for an XmR chart; got {history}")
+        raise GoodPracticeError(
+            f"history must be at least 3 periods for an XmR chart; got {history}")
 
     named = indicator is not None
     if indicator is None:
@@ -634,7 +639,8 @@ def classify(
             skipped.append(f"{ind}: {exc}")
     if not frames:
         raise GoodPracticeError(
-            f"no indicator could be classified for the window ending {period}: " + "; ".join(skipped)
+            f"no indicator could be classified for the window ending {period}: "
+            + "; ".join(skipped)
         )
     table = pd.concat(frames, ignore_index=True)
     if overall if overall is not None else len(indicators) > 1:
@@ -672,7 +678,8 @@ def classify_overall(classification: pd.DataFrame) -> pd.DataFrame:
         counts = {c: len(by[c]) for c in CATEGORIES}
 
         def listing(df: pd.DataFrame) -> str:
-            parts = df.assign(a=df["z"].abs()).sort_values(["a", "indicator"], ascending=[False, True])
+            parts = df.assign(a=df["z"].abs()).sort_values(["a", "indicator"],
+                                                           ascending=[False, True])
             return ", ".join(f"{r.indicator} (z = {z_text(r.z)})" for r in parts.itertuples())
 
         if counts["poor"]:

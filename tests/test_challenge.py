@@ -113,7 +113,8 @@ def test_rounds_on_london_respect_rotation(london):
     # Deterministic: the first month again, from its own classification, gives the same rows.
     first = classify(london, period=months[0])
     alone = select_for_challenge(london, months[0], classification=first)
-    pd.testing.assert_frame_equal(alone, rounds[rounds["period"] == months[0]].reset_index(drop=True))
+    january = rounds[rounds["period"] == months[0]].reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, january)
     # A unit chosen twice within the rotation was the worst of its category the second time.
     tables = {}
     for unit, g in rounds.groupby("unit"):
@@ -141,11 +142,12 @@ def test_exceptions_match_compare(london):
     cmp = compare(london, inds, period).set_index(["unit", "indicator"])
     adverse = ((cmp["peer_verdict"] == "worse") | (cmp["national_verdict"] == "worse")
                | (cmp["yoy_verdict"] == "deteriorating") | (cmp["prev_verdict"] == "deteriorating")
-               | (cmp["spc_signal"] == "concern") | cmp["target_status"].isin(["missed", "off_track"]))
+               | (cmp["spc_signal"] == "concern")
+               | cmp["target_status"].isin(["missed", "off_track"]))
     # Every adverse unit x indicator is listed, and nothing else.
     assert set(map(tuple, exc[["unit", "indicator"]].to_numpy())) == set(cmp.index[adverse])
-    columns = {"peer": "peer_verdict", "national": "national_verdict", "year_on_year": "yoy_verdict",
-               "previous": "prev_verdict"}
+    columns = {"peer": "peer_verdict", "national": "national_verdict",
+               "year_on_year": "yoy_verdict", "previous": "prev_verdict"}
     pcols = {"peer": "peer_p", "national": "national_p", "year_on_year": "yoy_p",
              "previous": "prev_p"}
     for r in exc.itertuples():
