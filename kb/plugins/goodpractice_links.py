@@ -15,7 +15,7 @@ from datasette import hookimpl
 from datasette.utils import tilde_encode
 from markupsafe import Markup, escape
 
-_REVIEW_PATH = re.compile(r"^/reviews/[A-Za-z0-9._\-/]+\.html$")
+_REVIEW_PATH = re.compile(r"^/reviews/[^\s\"'<>?#]+\.html$")
 
 
 @hookimpl
