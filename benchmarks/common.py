@@ -7,8 +7,9 @@ import platform
 import statistics
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
 
