@@ -24,7 +24,6 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from goodpractice.classify import OVERALL, PERIOD_WORD, _fmt, _resources_for, _window_periods
 from goodpractice.classify import classify as run_classify
@@ -239,6 +238,7 @@ def candidate_findings(
 
 def _poisson_ci(observed: float, expected: float, level: float = 0.95) -> tuple[float, float]:
     """Exact Poisson CI of O divided by E (the chi-square form FunnelPlotR uses)."""
+    from scipy import stats  # lazy: keeps `import goodpractice` light
     tail = (1 - level) / 2
     lo = stats.chi2.ppf(tail, 2 * observed) / 2 / expected if observed > 0 else 0.0
     hi = stats.chi2.ppf(1 - tail, 2 * (observed + 1)) / 2 / expected

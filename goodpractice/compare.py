@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, special, stats
 
 from goodpractice.errors import GoodPracticeError
 from goodpractice.peers import peers as find_peers
@@ -108,6 +107,7 @@ def _minlike_binom(k, n, p, mean) -> np.ndarray:
     same functions scipy.stats uses, without its per-call argument checking, which dominates
     for arrays of a few dozen units.
     """
+    from scipy import special  # lazy: keeps `import goodpractice` light
     log_p, log_q = np.log(p), np.log1p(-p)
     lg_n = special.gammaln(n + 1)
     n_int = n.astype(np.int64)  # bdtr/bdtrc take a whole number of trials
@@ -132,6 +132,7 @@ def _minlike_binom(k, n, p, mean) -> np.ndarray:
 
 def fisher_test(a, b, c, d) -> np.ndarray:
     """Two-sided Fisher exact test of the 2x2 tables [[a, b], [c, d]], vectorised."""
+    from scipy import stats  # lazy: keeps `import goodpractice` light
     a, b, c, d = np.broadcast_arrays(*(np.asarray(x, dtype=float) for x in (a, b, c, d)))
     a, b, c, d = (np.atleast_1d(x) for x in (a, b, c, d))
     n1, n2, col = a + b, c + d, a + c  # row totals and first-column total
@@ -322,6 +323,7 @@ def compare(
         >>> import goodpractice as gp  # doctest: +SKIP
         >>> gp.compare(gp.load_example("london"), "burglary", "2024-01")  # doctest: +SKIP
     """
+    from scipy import sparse  # lazy: keeps `import goodpractice` light
     if not 0 < alpha < 1:
         raise GoodPracticeError(f"alpha must be between 0 and 1; got {alpha}")
     periods = list(panel.periods)
@@ -372,6 +374,7 @@ def compare(
 
 def _compare_one(panel, name, d, O, N, units, periods, pi, member, ranked, prev_label,
                  yoy_label, alpha, targets) -> pd.DataFrame:
+    from scipy import sparse  # lazy: keeps `import goodpractice` light
     kind, mult, hib = d["kind"], float(d["multiplier"]), bool(d["higher_is_better"])
     o, n = O[:, -1], N[:, -1]
     have = np.isfinite(o) & np.isfinite(n)

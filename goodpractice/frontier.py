@@ -15,7 +15,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
 
 from goodpractice.errors import GoodPracticeError
 
@@ -49,6 +48,7 @@ def _frame(data, what: str) -> pd.DataFrame:
 
 def _radial(x, y, o, rts, orientation, exclude_self=False):
     """Stage 1: theta (input) or phi (output) for unit o; lambdas; None when infeasible."""
+    from scipy.optimize import linprog  # lazy: keeps `import goodpractice` light
     n, m = x.shape
     s = y.shape[1]
     cols = [j for j in range(n) if not (exclude_self and j == o)]
@@ -83,6 +83,7 @@ def _radial(x, y, o, rts, orientation, exclude_self=False):
 
 def _slacks(x, y, o, score, rts, orientation):
     """Stage 2: maximise the sum of slacks at the radial target; returns lambdas, input and output slacks."""
+    from scipy.optimize import linprog  # lazy: keeps `import goodpractice` light
     n, m = x.shape
     s = y.shape[1]
     x_target = score * x[o] if orientation == "input" else x[o]

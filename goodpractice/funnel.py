@@ -35,7 +35,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
 
 from goodpractice.errors import GoodPracticeError
 
@@ -45,8 +44,10 @@ Limits = Literal["auto", "normal", "poisson", "phe"]
 
 KINDS = ("proportion", "ratio", "rate")
 # Two-sided 95% and 99.8% levels: tail probabilities 0.025 and 0.001.
-Z95 = float(stats.norm.ppf(0.975))  # 1.959964
-Z998 = float(stats.norm.ppf(0.999))  # 3.090232
+# Literals equal to scipy.stats.norm.ppf(0.975) and (0.999) to the last bit (tests/test_cache.py),
+# so that importing this module does not import scipy.stats.
+Z95 = 1.959963984540054
+Z998 = 3.090232306167813
 LEVELS = {"95": (0.025, Z95), "998": (0.001, Z998)}
 FLAGS = ("high_998", "high_95", "within", "low_95", "low_998")
 
@@ -152,6 +153,7 @@ def dispersion(z: np.ndarray, s: np.ndarray, trim: str = "winsorise", trim_by: f
         >>> dispersion(np.array([2.0, -2.0, 1.0]), np.array([0.1, 0.1, 0.1]))[0] > 1
         True
     """
+    from scipy import stats  # lazy: keeps `import goodpractice` light
     if not 0 <= trim_by < 0.5:
         raise GoodPracticeError(f"trim_by must be in [0, 0.5); got {trim_by}")
     if trim == "winsorise":
@@ -178,6 +180,7 @@ def dispersion(z: np.ndarray, s: np.ndarray, trim: str = "winsorise", trim_by: f
 # -- exact limits -----------------------------------------------------------------------------
 def _poisson_limits(expected: np.ndarray, tail: float) -> tuple[np.ndarray, np.ndarray]:
     """FunnelPlotR's exact Poisson limits of O/E at expected count E (target ratio 1)."""
+    from scipy import stats  # lazy: keeps `import goodpractice` light
     with np.errstate(divide="ignore", invalid="ignore"):
         lo = stats.chi2.ppf(tail, 2 * expected) / 2 / expected
         hi = stats.chi2.ppf(1 - tail, 2 * (expected + 1)) / 2 / expected
@@ -191,6 +194,7 @@ def _invert_observed(expected: np.ndarray, q: float, upper_ci: bool) -> np.ndarr
     gammainc(O + 1, E) = q for O. Upper line: E = lower CI of O = Gamma(O) quantile tail.
     Vectorised bisection (gammainc is monotone decreasing in its shape parameter).
     """
+    from scipy import special  # lazy: keeps `import goodpractice` light
     lo = np.zeros_like(expected)
     hi = expected + 20 * np.sqrt(expected) + 50
     shift = 1.0 if upper_ci else 0.0
@@ -224,6 +228,7 @@ def _wilson_limits(n: np.ndarray, p0: float, z: float) -> tuple[np.ndarray, np.n
 
 def _byar_ci(obs: np.ndarray, z: float, tail: float) -> tuple[np.ndarray, np.ndarray]:
     """CI of a Poisson count: Byar's approximation for O >= 10, exact (chi-square) below."""
+    from scipy import stats  # lazy: keeps `import goodpractice` light
     with np.errstate(divide="ignore", invalid="ignore"):
         b_lo = obs * (1 - 1 / (9 * obs) - z / (3 * np.sqrt(obs))) ** 3
         o1 = obs + 1

@@ -13,8 +13,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
 
 from goodpractice.errors import GoodPracticeError
 
@@ -63,6 +61,7 @@ def _matrix(
     impute: Literal["median"] | None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Sorted unit keys, the weighted z-score matrix, and the variables used."""
+    from sklearn.preprocessing import StandardScaler  # lazy: keeps `import goodpractice` light
     units = _units_table(panel)
     if variables is None:
         variables = _default_variables(panel, units)
@@ -131,6 +130,7 @@ def peers(
         >>> peers(u, k=1)["peer"].tolist()
         ['b', 'a', 'b', 'c']
     """
+    from sklearn.neighbors import NearestNeighbors  # lazy: keeps `import goodpractice` light
     keys, x, used = _matrix(panel, variables, weights, impute)
     n = len(keys)
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
