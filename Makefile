@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	# nbformat's jsonschema format extras import rfc3987-syntax, which compiles parsers at
 	# import time (about 2 s per kernel start). Nothing here validates those formats.
 	-$(BIN)/pip uninstall --quiet -y rfc3987-syntax
-	$(BIN)/python -m ipykernel install --sys-prefix --name goodpractice --display-name "goodpractice"
+	$(BIN)/python scripts/install_kernel.py
 	touch $(STAMP)
 
 # Debian's chromium drives the browser tests (never `playwright install`: it downloads browsers).
