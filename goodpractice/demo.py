@@ -50,7 +50,7 @@ def build_knowledge_base(db_path: Path) -> dict[str, int]:
 
 def run_demo(
     out: Path,
-    batches: tuple[str, ...] = DEMO_BATCHES,
+    batches: tuple[str | dict, ...] = DEMO_BATCHES,
     max_workers: int = 2,
     progress: bool = True,
     echo: Any = click.echo,
@@ -67,8 +67,9 @@ def run_demo(
     counts = build_knowledge_base(db_path)
     echo(f"Knowledge base {db_path}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
 
-    files = [PARAMETERS_DIR / b for b in batches]
-    reviews = run_batch(files, out, kb_path=db_path, max_workers=max_workers, progress=progress)
+    # A name is a parameter file of parameters/; a dict is a review spec in the same format.
+    specs = [PARAMETERS_DIR / b if isinstance(b, str) else b for b in batches]
+    reviews = run_batch(specs, out, kb_path=db_path, max_workers=max_workers, progress=progress)
     counts = knowledge.counts(knowledge.open_kb(db_path))
     elapsed = time.perf_counter() - started
     return {"reviews": reviews, "counts": counts, "db": db_path, "seconds": elapsed}
