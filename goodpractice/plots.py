@@ -27,8 +27,23 @@ VERDICT_COLOURS = {"better": "#289de0", "worse": "#fab428", "similar": "#b3b6b7"
                    "no_peers": "#e5e7e9"}
 
 
+class ReviewFigure(Figure):
+    """A Figure that shows itself as a PNG in Jupyter with no pyplot backend set up.
+
+    Without this, a kernel whose backend is not 'inline' (papermill runs, MPLBACKEND=Agg) shows
+    only "<Figure size 800x512 with 1 Axes>" and the rendered review loses its charts.
+    """
+
+    def _repr_png_(self) -> bytes:
+        import io
+
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=100)
+        return buffer.getvalue()
+
+
 def _figure(width: float, height: float):
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = ReviewFigure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.subplots()
 

@@ -86,6 +86,8 @@ def test_the_review_runs_and_reads_well(batch, notebook):
     assert 'class="jp-CodeMirrorEditor' not in page and 'class="highlight' not in page
     assert FINDINGS_MIME not in page
     assert "data:image/png;base64," in page, "charts are embedded"
+    assert "&lt;Figure size" not in page, "every chart renders as a picture, not its repr"
+    assert "Warning:" not in page, "library warnings stay in the .ipynb, not the reader's page"
     assert "Traceback" not in page
 
 

@@ -83,3 +83,15 @@ def test_plots_refuse_the_wrong_table():
         funnel_plot(pd.DataFrame({"unit": ["a"]}))
     with pytest.raises(GoodPracticeError, match="spc_chart needs columns"):
         spc_chart(pd.DataFrame({"value": [1.0]}))
+
+
+def test_figures_show_as_png_without_a_pyplot_backend():
+    # papermill kernels may have no inline backend: the Figure itself must offer a PNG.
+    from IPython.core.formatters import PNGFormatter
+
+    from goodpractice.plots import spc_chart
+    from goodpractice.spc import xmr
+
+    fig = spc_chart(xmr([5, 6, 5, 7, 6, 5, 8, 6, 5, 6]), title="Test")
+    png = PNGFormatter()(fig)
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -43,11 +43,18 @@ def _exporter():
         from nbconvert.preprocessors import Preprocessor
 
         class HideFindings(Preprocessor):
-            """Drop the structured findings outputs: they are for the knowledge base, not readers."""
+            """Drop what is not for readers: the structured findings (they are for the knowledge
+            base) and stderr streams (library warnings; the kept .ipynb still has them, and the
+            same caveats appear in the tables' flag columns). Errors are outputs of their own
+            type and stay visible."""
 
             def preprocess_cell(self, cell, resources, index):
                 if cell.get("cell_type") == "code" and cell.get("outputs"):
-                    cell.outputs = [o for o in cell.outputs if not is_findings_output(o)]
+                    cell.outputs = [
+                        o for o in cell.outputs
+                        if not is_findings_output(o)
+                        and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
+                    ]
                 return cell, resources
 
         exporter = HTMLExporter(
