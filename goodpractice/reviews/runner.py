@@ -22,8 +22,13 @@ How a batch runs, and why:
 * A review that fails keeps its executed notebook, with papermill's banner pointing at the failing
   cell and the traceback in place, and its HTML shows both; the others carry on.
 
+* Whole-panel results (every unit's classification, comparison, candidates ...) are computed
+  once per batch and shared: the kernels get ``$GOODPRACTICE_CACHE=OUT/.cache``
+  (:mod:`goodpractice.cache`), so 43 unit reviews of one period do not classify 43 times.
+
 Output layout: ``OUT/reviews/<review_id>.ipynb``, ``OUT/reviews/<review_id>.html``,
-``OUT/reviews/index.html``, ``OUT/reviews/manifest.json``; the knowledge base at ``kb_path``.
+``OUT/reviews/index.html``, ``OUT/reviews/manifest.json``; the knowledge base at ``kb_path``;
+shared results in ``OUT/.cache``.
 """
 
 from __future__ import annotations
@@ -173,13 +178,18 @@ def execute_review(job: dict[str, Any]) -> dict[str, Any]:
     private temporary folder. Runs in a worker process.
 
     ``job`` keys: ``id``, ``notebook_text``, ``parameters``, ``kernel_name``, ``title``,
-    ``level``, ``cell_timeout``. The result has ``status`` ('ok' or 'failed'), ``error``,
+    ``level``, ``cell_timeout``, ``cache_dir`` (optional). The result has ``status`` ('ok' or 'failed'), ``error``,
     ``started``, ``duration_s``, ``notebook`` (JSON text) and ``html``.
     """
     import nbformat
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from goodpractice.cache import ENV as CACHE_ENV
+
+    # The kernel inherits this process's environment ('' = no cache). Every job of a batch names
+    # the same folder, so jobs sharing a worker process (thread executors) agree on it.
+    os.environ[CACHE_ENV] = str(job.get("cache_dir") or "")
     started = datetime.now(UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     status, error = "ok", ""
@@ -338,13 +348,15 @@ def run_batch(
     notebooks_dir: str | Path | None = None,
     cell_timeout: int | None = 600,
     force: bool = False,
+    cache: bool = True,
 ) -> pd.DataFrame:
     """Run every review of the parameter files (or spec dicts) and return one row per review.
 
     Columns: review_id, notebook, title, level, unit, period, status ('ok' | 'failed'),
     skipped (done by an earlier run), started, duration_s, n_practices, n_evidence, ipynb, html
     (paths relative to ``out_dir``), error, data_vintage. ``kb_path=True`` means
-    ``OUT/goodpractice.db``. ``force=True`` runs reviews again even when done.
+    ``OUT/goodpractice.db``. ``force=True`` runs reviews again even when done. ``cache=False``
+lets every review compute its whole-panel results itself (no ``OUT/.cache``).
 
     >>> df = run_batch("parameters/challenge_london_2023.yaml", "output")  # doctest: +SKIP
     >>> df.groupby("status").size()                                       # doctest: +SKIP
@@ -396,6 +408,7 @@ def run_batch(
                 "notebook_text": Path(spec.notebook_path).read_text(encoding="utf-8"),
                 "parameters": rec["parameters"], "kernel_name": kernel_name,
                 "title": rec["title"], "level": rec["level"], "cell_timeout": cell_timeout,
+                "cache_dir": str((out / ".cache").resolve()) if cache else "",
             }
             futures[pool.submit(execute_review, job)] = rec
         bar = _progress(len(futures), progress)

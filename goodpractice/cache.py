@@ -1,0 +1,152 @@
+"""Shared results of whole-panel analyses, so that a batch of reviews computes each one once.
+
+Forty-three unit reviews of one period all need the same ``classify``, ``compare``,
+``candidate_findings`` ... over every unit, and each then keeps its own unit's rows. With a cache
+folder set, :func:`cached` remembers such results on disk (``joblib.Memory``), keyed by
+
+* the function's module and name,
+* the panel's ``name``, ``vintage`` (a hash of its data) and ``frequency``,
+* every other argument (hashed by value with ``joblib.hash``: DataFrames, lists, dicts ...),
+* the code: a hash of the package's source files and the versions of the numerical libraries
+  the results depend on, so that a changed analysis never serves an old result.
+
+The cache is OFF unless a folder is given or ``$GOODPRACTICE_CACHE`` names one: the library's
+functions stay pure, and :func:`cached` then returns the function itself. The review runner sets
+the variable to ``OUT/.cache`` for the kernels of a batch.
+
+    >>> from goodpractice.classify import classify
+    >>> fast_classify = cached(classify, "output/.cache")  # doctest: +SKIP
+    >>> fast_classify(panel, ["burglary"], "2024-01")       # doctest: +SKIP
+
+Warnings the function issues while computing are stored with the result and issued again on
+every call, hit or miss, so a review shows the same notes whether or not it computed them.
+
+Concurrency: two processes computing the same key both compute and both write; joblib writes
+each file to a temporary name and renames it into place (``os.replace``), so a reader sees a
+complete result or none, never half of one (tests/test_cache.py runs such a race).
+
+The cache assumes the panel it is given is the one its vintage describes: results of a panel
+whose frames were modified in memory after it was read must not be cached (call the function
+itself).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import warnings
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any, TypeVar
+
+#: Environment variable naming the cache folder (unset or empty: no cache).
+ENV = "GOODPRACTICE_CACHE"
+#: Libraries whose version changes numerical results.
+_LIBRARIES = ("numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "pyfixest")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cache_location(location: str | os.PathLike | None = None) -> Path | None:
+    """The cache folder: ``location`` if given, else ``$GOODPRACTICE_CACHE``, else None (off).
+
+    >>> cache_location("/tmp/c")
+    PosixPath('/tmp/c')
+    """
+    value = location if location is not None else os.environ.get(ENV, "")
+    return Path(value) if str(value) else None
+
+
+@functools.cache
+def code_version() -> str:
+    """A hash of the package's source files and the numerical libraries' versions.
+
+    >>> len(code_version())
+    16
+    """
+    h = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for lib in _LIBRARIES:
+        try:
+            version = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"{lib}={version}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def _run(name: str, code: str, panel_key: tuple | None, args: tuple, kwargs: dict,
+         func: Callable[..., Any], panel: Any) -> tuple[Any, list[tuple]]:
+    # The function joblib memoises: name, code, panel_key, args and kwargs form the key;
+    # `func` and `panel` are ignored by the hash (the panel is represented by panel_key).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = func(*args, **kwargs) if panel is None else func(panel, *args, **kwargs)
+    notes = [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+    return result, notes
+
+
+@functools.lru_cache(maxsize=8)
+def _memorised(location: str) -> Callable[..., Any]:
+    from joblib import Memory
+
+    return Memory(location, verbose=0).cache(_run, ignore=["func", "panel"])
+
+
+def _panel_key(panel: Any) -> tuple | None:
+    vintage = getattr(panel, "vintage", "")
+    if not vintage:
+        return None
+    return (str(panel.name), str(vintage), str(panel.frequency))
+
+
+def cached(func: F, location: str | os.PathLike | None = None) -> F:
+    """``func`` remembering its results in the cache folder (see the module's docstring).
+
+    ``func`` takes a panel first (``classify(panel, ...)``) or any hashable-by-value arguments
+    (``funnel(rates, ...)``). Without a cache folder, or for a panel without a vintage, the
+    call goes straight to ``func``. The result of a hit is a fresh copy (unpickled), so callers
+    may modify it. ``cached(f).uncached`` is ``f``.
+
+        >>> compare_all = cached(compare)          # doctest: +SKIP
+        >>> compare_all(panel, ["arrests"], "2017-18", k=7)  # doctest: +SKIP
+    """
+    folder = cache_location(location)
+    if folder is None:
+        return func
+    name = f"{func.__module__}.{func.__qualname__}"
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from goodpractice.panel import Panel
+
+        panel, rest, key = None, args, None
+        if args and isinstance(args[0], Panel):
+            key = _panel_key(args[0])
+            if key is None:
+                return func(*args, **kwargs)
+            panel, rest = args[0], args[1:]
+        run = _memorised(str(folder))
+        result, notes = run(name, code_version(), key, rest, kwargs, func=func, panel=panel)
+        for message, category, filename, lineno in notes:
+            if filename == __file__:  # meant for the function's caller (stacklevel=2): ours
+                warnings.warn(message, category, stacklevel=2)
+            else:
+                warnings.warn_explicit(message, category, filename, lineno)
+        return result
+
+    wrapper.uncached = func  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def clear(location: str | os.PathLike | None = None) -> None:
+    """Forget every cached result in the folder (``location`` or ``$GOODPRACTICE_CACHE``)."""
+    folder = cache_location(location)
+    if folder is not None and folder.exists():
+        from joblib import Memory
+
+        Memory(str(folder), verbose=0).clear(warn=False)
