@@ -124,7 +124,13 @@ def challenge(panel: str, period: str, n_coasting: int, n_poor: int, fmt: str) -
     from goodpractice.challenge import select_for_challenge
 
     df = select_for_challenge(load(panel), period, n_coasting=n_coasting, n_poor=n_poor)
-    _print_table(df, fmt)
+    if fmt != "table":
+        _print_table(df, fmt)
+        return
+    _print_table(df[["period", "category", "rank", "unit", "severity", "severity_measure"]], fmt)
+    click.echo("")
+    for row in df.itertuples():
+        click.echo(f"{row.unit}: {row.reason}")
 
 
 @main.command()
