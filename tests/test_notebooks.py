@@ -88,6 +88,7 @@ def test_the_review_runs_and_reads_well(batch, notebook):
     assert "data:image/png;base64," in page, "charts are embedded"
     assert "&lt;Figure size" not in page, "every chart renders as a picture, not its repr"
     assert "Warning:" not in page, "library warnings stay in the .ipynb, not the reader's page"
+    assert "...</td>" not in page, "reasons are shown whole"
     assert "Traceback" not in page
 
 
