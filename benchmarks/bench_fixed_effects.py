@@ -76,7 +76,7 @@ def main(sizes=((300, 120), (1000, 60), (3000, 60), (35000, 60))) -> None:
                "within_peak_mib": fast["peak_mib"]}
         if n_units <= DUMMY_LIMIT:
             fit = within(df)
-            slow, ref = timed(lambda df=df: dummies(df), repeat=1 if n_units >= 3000 else 3)
+            slow, ref = timed(lambda df=df: dummies(df), repeat=1 if n_units >= 1000 else 3)
             diff = max(abs(fit.coef[c] - ref.params[c]) for c in ("x1", "x2", "x3"))
             if diff > 1e-8:
                 raise SystemExit(f"coefficients differ by {diff:.2e} at {n_units} x {n_periods}")
