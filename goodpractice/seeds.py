@@ -19,14 +19,8 @@ import sqlite_utils
 import yaml
 
 from goodpractice.errors import KnowledgeBaseError
-from goodpractice.knowledge import (
-    MET_LEVELS,
-    _merge_practice,
-    _raise,
-    clean_evidence,
-    clean_practice,
-    write,
-)
+from goodpractice.kb_validation import MET_LEVELS, clean_evidence, clean_practice, refuse
+from goodpractice.knowledge import _merge_practice, write
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "kb" / "seeds"
 SEED_FILES = ("elements.yaml", "recommendations.yaml", "objectives.yaml", "practices.yaml")
@@ -97,7 +91,7 @@ def read_seeds(folder: str | Path | None = None) -> dict[str, list[dict[str, Any
 
     data = _load(folder, "practices.yaml")
     practices = list(data.get("practices") or [])
-    _raise(problems, "seed content")
+    refuse(problems, "seed content")
     return {"elements": elements, "recommendations": recommendations,
             "objectives": objectives, "practices": practices}
 
@@ -143,7 +137,7 @@ def seed_kb(db: sqlite_utils.Database, folder: str | Path | None = None) -> dict
                                       origin=f"practices.yaml item {i} evidence")
                 problems += p
                 evidence.append(e)
-        _raise(problems, "seed practices")
+        refuse(problems, "seed practices")
         db["practices"].upsert_all([_merge_practice(db, r) for r in recs], pk="id")
         if evidence:
             db["evidence"].upsert_all(evidence, pk="id")
