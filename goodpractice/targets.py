@@ -145,12 +145,16 @@ def _evaluate(series, row, as_of, frequency, mult, all_periods):
         projected = current
     else:
         slope, icept = np.polyfit(xs, vals, 1)
-        remaining = [to_index(p, frequency) for p in span if p not in cur_periods]
+        # Only the target span's own periods count: before the span, `cur_periods` is the latest
+        # stretch of data, which says where we are now but is not part of what is judged.
+        observed = [p for p in span if p in seen]
+        remaining = [to_index(p, frequency) for p in span if p not in observed]
         proj_vals = icept + slope * np.array(remaining, float)
-        # Pool observed and projected periods, weighting projections by the last denominator.
-        last_den = float(series["denominator"].iloc[-1])
-        num = series.loc[cur_periods, "numerator"].sum() + (proj_vals / mult * last_den).sum()
-        den = series.loc[cur_periods, "denominator"].sum() + last_den * len(remaining)
+        # Pool observed and projected periods, weighting projections by the last denominator
+        # known as of `as_of` (later data must not leak into a projection made at `as_of`).
+        last_den = float(series.loc[sorted(seen)[-1], "denominator"])
+        num = series.loc[observed, "numerator"].sum() + (proj_vals / mult * last_den).sum()
+        den = series.loc[observed, "denominator"].sum() + last_den * len(remaining)
         projected = float(num / den * mult)
     progress = np.nan
     if np.isfinite(baseline) and np.isfinite(current) and abs(level - baseline) > 1e-12:

@@ -125,3 +125,20 @@ def test_malformed_targets_are_errors():
         targets(annual_panel(), table=bad_unit)
     with pytest.raises(GoodPracticeError, match="scope"):
         targets(annual_panel(), table=PLAN, scope="region")
+
+
+def test_projection_before_the_target_period_is_the_trend_alone():
+    # A straight line, 10, 9, 8, 7 per 1,000 in 2000-01..2003-04; the target is for 2005-06.
+    # As of 2003-04 the linear trend reaches 5 per 1,000 in 2005-06 - the projection must be that
+    # value, not a blend with the latest observed year (7), and a later year's data (2004-05,
+    # observed after the as-of period) must not enter it.
+    rows = [("camden", f"{y}-{(y + 1) % 100:02d}", "street_crime", n, 100000)
+            for y, n in ((2000, 1000), (2001, 900), (2002, 800), (2003, 700), (2004, 100))]
+    out = pd.DataFrame(rows, columns=["unit", "period", "indicator", "numerator", "denominator"])
+    panel = from_frames(units=UNITS.iloc[:1], outcomes=out, indicators=INDICATORS)
+    plan = make_targets([{"indicator": "street_crime", "period": "2005-06",
+                          "kind": "at_most", "value": 6}])
+    got = targets(panel, "2003-04", table=plan, scope="units").iloc[0]
+    assert got["current"] == pytest.approx(7.0)
+    assert got["projected"] == pytest.approx(5.0)
+    assert got["status"] == "on_track"
