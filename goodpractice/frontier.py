@@ -35,6 +35,12 @@ def _frame(data, what: str) -> pd.DataFrame:
         unit = bad[col][bad[col]].index[0]
         raise GoodPracticeError(f"frontier: {what} column {col!r}, unit {unit!r}: "
                                 f"{data.loc[unit, col]!r} is not a number")
+    infinite = numeric.isin([np.inf, -np.inf])
+    if infinite.any().any():
+        col = infinite.any()[infinite.any()].index[0]
+        unit = infinite[col][infinite[col]].index[0]
+        raise GoodPracticeError(f"frontier: {what} column {col!r}, unit {unit!r}: "
+                                f"{numeric.loc[unit, col]:g} is not a finite number")
     missing = numeric.isna()
     if missing.any().any():
         col = missing.any()[missing.any()].index[0]

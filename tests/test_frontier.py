@@ -144,6 +144,8 @@ def test_row_order_does_not_change_scores(fls):
     ("missing", "missing for units"),
     ("mismatch", "same units"),
     ("text", "is not a number"),
+    ("infinite_input", "'x1', unit 'C': inf is not a finite number"),
+    ("infinite_output", "'y', unit 'C': inf is not a finite number"),
 ])
 def test_bad_input(fls, bad, match):
     x, y, _, _ = fls
@@ -160,6 +162,10 @@ def test_bad_input(fls, bad, match):
         y = y.drop(index="C")
     elif bad == "text":
         y.loc["C", "y"] = "n/a"
+    elif bad == "infinite_input":
+        x.loc["C", "x1"] = np.inf
+    elif bad == "infinite_output":
+        y.loc["C", "y"] = np.inf
     with pytest.raises(GoodPracticeError, match=match):
         frontier(x, y)
     with pytest.raises(GoodPracticeError, match="rts must be"):
