@@ -265,8 +265,17 @@ def _target_status(panel: Any, picks: list[pd.Series | None], units: list[str],
             meets = np.greater_equal if kind == "at_least" else np.less_equal
         tp = str(row["period"])
         if tp <= period:
-            status = "met" if meets(series[-1], tv) else "missed"
-            projection = series[-1]
+            # A target whose period has passed is judged on the value in that period (as
+            # targets() does): today's value says nothing about whether it was met.
+            then = series[periods.index(tp)] if tp in periods else np.nan
+            if not np.isfinite(then):
+                out["target_value"].append(float(tv))
+                out["target_period"].append(tp)
+                out["target_projection"].append(np.nan)
+                out["target_status"].append("no_data")
+                continue
+            status = "met" if meets(then, tv) else "missed"
+            projection = then
         else:
             # Linear trend from the baseline period (or the whole series) to now.
             start = periods.index(base) if base in periods else 0
@@ -317,8 +326,9 @@ def compare(
       national_verdict in {better, worse, similar};
     * target_value (on the value scale; reduce_by_pct is applied to the unit's baseline-period
       value), target_period, target_projection (linear trend from the baseline period projected
-      to the target period; the current value once the target period is reached),
-      target_status in {met, missed, on_track, off_track, no_baseline, no_target}.
+      to the target period; the value in the target period once it is reached),
+      target_status in {met, missed, on_track, off_track, no_baseline, no_target, no_data
+      (the target period has passed without data for the unit)}.
 
         >>> import goodpractice as gp  # doctest: +SKIP
         >>> gp.compare(gp.load_example("london"), "burglary", "2024-01")  # doctest: +SKIP

@@ -206,3 +206,24 @@ def test_forces_every_indicator_2017_18():
     assert set(out["indicator"]) == set(have["indicator"])
     charge = out[out["indicator"] == "charge_rate"]
     assert (charge["trend_verdict"] == "no_data").all()  # charge outcomes start in 2017-18
+
+
+def test_a_passed_target_is_judged_on_its_own_period():
+    # Targets for 2024-03 only; compared in 2024-06, the verdict is about the value in 2024-03
+    # (as targets() reports it), not about whatever the value is three months later.
+    panel = _panel()
+    rates = panel.rates("solved").pivot(index="unit", columns="period", values="rate")
+    # A level between the units' 2024-03 and 2024-06 values, so the two readings disagree.
+    level = float(rates["2024-03"].median())
+    targets = pd.DataFrame({"indicator": ["solved"], "unit": [None], "period": ["2024-03"],
+                            "kind": ["at_least"], "value": [level], "baseline_period": [None],
+                            "source": ["test"]})
+    panel = _panel(targets=targets)
+    out = compare(panel, "solved", "2024-06").set_index("unit")
+    for unit, row in out.iterrows():
+        then = rates.loc[unit, "2024-03"]
+        assert row["target_status"] == ("met" if then >= level else "missed"), unit
+        assert row["target_projection"] == pytest.approx(then)
+    ev = gp.targets(panel, "2024-06", indicator="solved", scope="units").set_index("unit")
+    assert ((out["target_status"] == "met") == (ev.loc[out.index, "status"] == "met")).all()
+
