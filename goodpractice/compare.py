@@ -323,7 +323,7 @@ def compare(
     * spc_signal: the XmR variation of the last point of the unit's series up to `period`
       (improvement, concern, common), or insufficient_data (< 3 points) / no_variation;
     * national_value (all units pooled), national_p (unit against all other units),
-      national_verdict in {better, worse, similar};
+      national_verdict in {better, worse, similar, no_data (no other unit has data)};
     * target_value (on the value scale; reduce_by_pct is applied to the unit's baseline-period
       value), target_period, target_projection (linear trend from the baseline period projected
       to the target period; the value in the target period once it is reached),
@@ -410,8 +410,9 @@ def _compare_one(panel, name, d, O, N, units, periods, pi, member, ranked, prev_
     to, tn = oz.sum(), nz.sum()
     national_value = to / tn * mult
     national_p = _group_test(kind, o, n, to - o, tn - n)
+    # No other unit with data: nothing to test against, which is not the same as 'similar'.
     national_verdict = _verdict(value - national_value, national_p, alpha, hib,
-                                ("better", "worse", "similar"), "similar")
+                                ("better", "worse", "similar"), "no_data")
 
     # (2) direction of travel.
     def travel(label):

@@ -227,3 +227,16 @@ def test_a_passed_target_is_judged_on_its_own_period():
     ev = gp.targets(panel, "2024-06", indicator="solved", scope="units").set_index("unit")
     assert ((out["target_status"] == "met") == (ev.loc[out.index, "status"] == "met")).all()
 
+
+def test_national_verdict_needs_other_units():
+    # Only one unit reports in the period: there is nothing to test it against, so the national
+    # comparator must say so rather than call the unit 'similar'.
+    panel = _panel(n_units=9)
+    keep = ~((panel.outcomes["period"] == "2024-06") & (panel.outcomes["unit"] != "u00"))
+    panel = gp.from_frames(units=panel.units, outcomes=panel.outcomes[keep],
+                           indicators=panel.indicators)
+    out = compare(panel, "burglary", "2024-06", k=3)
+    assert list(out["unit"]) == ["u00"]
+    assert out["national_verdict"].iloc[0] == "no_data"
+    assert np.isnan(out["national_p"].iloc[0])
+    assert out["peer_verdict"].iloc[0] == "no_peers"
