@@ -141,9 +141,16 @@ def fisher_test(a, b, c, d) -> np.ndarray:
     ok = (n1 > 0) & (n2 > 0) & (col > 0) & (col < total)
     if ok.any():
         aa, N, K, n = a[ok], total[ok], n1[ok], col[ok]
-        logpmf = lambda x: stats.hypergeom.logpmf(x, N, K, n)
-        cdf = lambda x: stats.hypergeom.cdf(x, N, K, n)
-        sf = lambda x: stats.hypergeom.sf(x, N, K, n)
+
+        def logpmf(x):
+            return stats.hypergeom.logpmf(x, N, K, n)
+
+        def cdf(x):
+            return stats.hypergeom.cdf(x, N, K, n)
+
+        def sf(x):
+            return stats.hypergeom.sf(x, N, K, n)
+
         lo = np.maximum(0, n - (N - K))
         hi = np.minimum(n, K)
         mode = np.floor((n + 1) * (K + 1) / (N + 2))
@@ -382,15 +389,15 @@ def compare(
     return out
 
 
-def _compare_one(panel, name, d, O, N, units, periods, pi, member, ranked, prev_label,
+def _compare_one(panel, name, d, num_all, den_all, units, periods, pi, member, ranked, prev_label,
                  yoy_label, alpha, targets) -> pd.DataFrame:
     from scipy import sparse  # lazy: keeps `import goodpractice` light
     kind, mult, hib = d["kind"], float(d["multiplier"]), bool(d["higher_is_better"])
-    o, n = O[:, -1], N[:, -1]
+    o, n = num_all[:, -1], den_all[:, -1]
     have = np.isfinite(o) & np.isfinite(n)
     if not have.any():
         return pd.DataFrame(columns=COLUMNS)
-    rates = O / N * mult
+    rates = num_all / den_all * mult
     value = o / n * mult
     oz, nz = np.where(have, o, 0.0), np.where(have, n, 0.0)
 
@@ -420,7 +427,7 @@ def _compare_one(panel, name, d, O, N, units, periods, pi, member, ranked, prev_
             nanv = np.full(len(units), np.nan)
             return nanv, nanv, np.full(len(units), "no_data", dtype=object)
         j = periods.index(label)
-        o0, n0 = O[:, j], N[:, j]
+        o0, n0 = num_all[:, j], den_all[:, j]
         p = _two_period(kind, o, n, o0, n0)
         v0 = o0 / n0 * mult
         verdict = _verdict(value - v0, p, alpha, hib,
