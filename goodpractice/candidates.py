@@ -30,9 +30,12 @@ from goodpractice.classify import classify as run_classify
 from goodpractice.errors import GoodPracticeError
 from goodpractice.panel import Panel
 
+# Exactly the knowledge base's practice fields (goodpractice.knowledge.PRACTICE_FIELDS), so a
+# review records them as they are: the period lives on the evidence rows, and `rating_method`
+# says how the `limited` rating was earned.
 PRACTICE_COLUMNS = [
-    "id", "title", "summary", "element", "unit", "indicator", "period", "status", "source",
-    "evidence_rating", "method", "tags",
+    "id", "title", "summary", "element", "unit", "indicator", "status", "source",
+    "evidence_rating", "rating_method", "tags",
 ]
 EVIDENCE_COLUMNS = ["practice_id", "indicator", "period", "estimate", "ci_low", "ci_high", "method"]
 # link_investment flags under which an elasticity is not a usable number at all.
@@ -92,11 +95,12 @@ def candidate_findings(
     """Candidate practices and their evidence for the units classified top in `period`.
 
     Returns ``(practices, evidence)``. practices: id (stable key from unit, element, indicator),
-    title, summary (Markdown), element, unit, indicator, period, status ``candidate``, source
-    ``review``, evidence_rating ``limited``, method ``cross-unit comparison, observational``,
-    tags. evidence: practice_id, indicator, period, estimate, ci_low, ci_high, method - two rows
-    per practice: the unit's O/E with its exact Poisson 95% CI, and the element's elasticity with
-    its cluster-robust 95% CI. Both frames are empty (with these columns, and ``attrs['note']``
+    title, summary (Markdown), element, unit, indicator, status ``candidate``, source
+    ``review``, evidence_rating ``limited``, rating_method ``cross-unit comparison,
+    observational``, tags - exactly the knowledge base's practice fields (the period is on the
+    evidence rows). evidence: practice_id, indicator, period, estimate, ci_low, ci_high, method -
+    two rows per practice: the unit's O/E with its exact Poisson 95% CI, and the element's
+    elasticity with its cluster-robust 95% CI. Both frames are empty (with these columns, and ``attrs['note']``
     saying why) when nothing qualifies, e.g. a panel without resources (London).
 
         >>> import goodpractice as gp
@@ -211,8 +215,8 @@ def candidate_findings(
                 )
                 practices.append({
                     "id": pid, "title": title, "summary": summary, "element": element,
-                    "unit": r.unit, "indicator": ind, "period": period, "status": "candidate",
-                    "source": "review", "evidence_rating": "limited", "method": METHOD,
+                    "unit": r.unit, "indicator": ind, "status": "candidate",
+                    "source": "review", "evidence_rating": "limited", "rating_method": METHOD,
                     "tags": f"{element}, {ind}, candidate",
                 })
                 evidence.append({

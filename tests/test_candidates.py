@@ -52,7 +52,7 @@ def test_practices_have_the_knowledge_base_shape(found):
     assert (practices["status"] == "candidate").all()
     assert (practices["source"] == "review").all()
     assert (practices["evidence_rating"] == "limited").all()
-    assert (practices["method"] == "cross-unit comparison, observational").all()
+    assert (practices["rating_method"] == "cross-unit comparison, observational").all()
     assert practices["summary"].str.contains("a question for an inspector to test on a visit, "
                                              "not a conclusion").all()
     assert practices["title"].str.contains("above-peer investment in").all()
@@ -62,6 +62,26 @@ def test_practices_have_the_knowledge_base_shape(found):
     assert set(counts.index) == set(practices["id"]) and (counts == 2).all()
     assert (evidence["ci_low"] <= evidence["estimate"]).all()
     assert (evidence["estimate"] <= evidence["ci_high"]).all()
+
+
+def test_practices_go_into_the_knowledge_base_as_they_are(tmp_path, forces, found):
+    """The candidate columns are the KB's practice fields: no mapping between them."""
+    from goodpractice import knowledge
+
+    _, practices, evidence = found
+    assert set(PRACTICE_COLUMNS) <= set(knowledge.PRACTICE_FIELDS)
+    assert set(EVIDENCE_COLUMNS) <= set(knowledge.EVIDENCE_FIELDS)
+    db = knowledge.open_kb(tmp_path / "kb.db")
+    knowledge.load_reference(db, forces)
+    rid = knowledge.record_review(
+        db, {"notebook": "unit_review", "parameters": {"period": PERIOD}, "status": "ok",
+             "html": "/reviews/x.html", "data_vintage": forces.vintage},
+        practices.to_dict("records"), evidence.to_dict("records"))
+    stored = knowledge.practices(db).set_index("id")
+    assert set(stored.index) == set(practices["id"])
+    assert (stored["rating_method"] == "cross-unit comparison, observational").all()
+    assert (stored["review_id"] == rid).all()
+    assert knowledge.counts(db)["evidence"] == len(evidence)
 
 
 def test_each_candidate_meets_the_rule(forces, found):

@@ -262,26 +262,13 @@ def _review_row(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _practice_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """A candidate practice (goodpractice.candidates' columns) as the KB's practice fields.
-
-    The candidate's ``method`` is the KB's ``rating_method`` (how its evidence rating was
-    earned); its ``period`` is carried by the evidence rows, which the KB keys on it.
-    """
-    out = dict(row)
-    if "method" in out:
-        out.setdefault("rating_method", out.pop("method"))
-    out.pop("period", None)
-    return out
-
-
 def _harvest(db: Any, record: dict[str, Any], nb_json: str) -> tuple[int, int, list[dict]]:
     found = read_findings(json.loads(nb_json))
     if db is not None:
         from goodpractice import knowledge
 
-        practices = [_practice_fields(p) for p in found.practices]
-        knowledge.record_review(db, _review_row(record), practices, found.evidence)
+        # Candidate rows carry exactly the KB's practice fields (goodpractice.candidates).
+        knowledge.record_review(db, _review_row(record), found.practices, found.evidence)
     return len(found.practices), len(found.evidence), found.verdicts
 
 
