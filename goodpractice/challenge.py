@@ -21,7 +21,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from goodpractice.classify import OVERALL, _fmt, classify
+from goodpractice.classify import OVERALL, _fmt, classify, z_text
 from goodpractice.errors import GoodPracticeError
 from goodpractice.panel import Panel
 from goodpractice.periods import to_index
@@ -129,7 +129,9 @@ def select_for_challenge(
     rows = []
     for category, wanted in (("poor", n_poor), ("coasting", n_coasting)):
         pool = candidates[candidates["category"] == category].copy()
-        pool["order"] = pool["severity"].fillna(-np.inf)
+        # Rounded so that equal severities reached by different float sums (a mean gap of
+        # 0.1, 0.2, 0.3 in another order) tie, and the tie breaks by unit id as documented.
+        pool["order"] = pool["severity"].round(9).fillna(-np.inf)
         pool = pool.sort_values(["order", "unit"], ascending=[False, True], kind="stable")
         chosen, skipped = [], []
         for position, r in enumerate(pool.itertuples(index=False)):
@@ -140,7 +142,7 @@ def select_for_challenge(
                 continue
             chosen.append((r, position == 0 and r.unit in recent))
         for rank, (r, repeat) in enumerate(chosen, start=1):
-            measure = (f"|z| = {r.severity:.1f}" if category == "poor" else
+            measure = (f"|z| = {z_text(r.severity)}" if category == "poor" else
                        f"{r.severity:.0%} behind the better quartile of its peers"
                        if np.isfinite(r.severity) else "gap to peers not measurable")
             lead = (f"Challenge {category} #{rank} of {len(pool)} {category} units ({measure})"

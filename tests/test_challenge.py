@@ -156,3 +156,36 @@ def test_exceptions_match_compare(london):
             assert c[columns[r.comparator]] in ("worse", "deteriorating")
             assert r.p == pytest.approx(c[pcols[r.comparator]])
         assert r.comparator in r.comparators.split(":")[0] or r.comparator in r.comparators
+
+
+def test_ties_break_by_unit_id_even_through_rounding_noise():
+    """Two units coasting by the same mean gap (0.1, 0.2, 0.3 in different orders) are a tie: the
+    floating-point sums differ in the last bit, and the lower unit id must still come first."""
+    units = pd.DataFrame({"unit": ["a", "b"], "name": ["A", "B"], "level": "unit", "parent": "",
+                          "population": [1000.0, 2000.0]})
+    outcomes = pd.DataFrame({"unit": ["a", "b"] * 3, "period": "2023-01",
+                             "indicator": np.repeat(["x", "y", "z"], 2), "numerator": 1.0,
+                             "denominator": 10.0})
+    inds = pd.DataFrame({"indicator": ["x", "y", "z"], "label": ["X", "Y", "Z"],
+                         "kind": "proportion", "higher_is_better": True, "multiplier": 100.0})
+    panel = gp.from_frames(units=units, outcomes=outcomes, indicators=inds)
+    rows = [{"unit": u, "indicator": ind, "category": "coasting", "z": 0.1,
+             "value": 10 * (1 - gap), "peer_best_quartile": 10.0}
+            for u, gaps in (("a", [0.1, 0.2, 0.3]), ("b", [0.3, 0.2, 0.1]))
+            for ind, gap in zip("xyz", gaps, strict=True)]
+    per = pd.DataFrame(rows).assign(period="2023-01", reason="because")
+    overall = pd.DataFrame({"unit": ["a", "b"], "indicator": OVERALL, "category": "coasting",
+                            "period": "2023-01", "z": 0.1, "reason": "because"})
+    table = pd.concat([per, overall], ignore_index=True)
+    out = select_for_challenge(panel, "2023-01", n_coasting=1, classification=table)
+    assert list(out["unit"]) == ["a"]
+    assert out["severity"].iloc[0] == pytest.approx(0.2)
+
+
+def test_challenge_reason_never_rounds_z_across_a_limit():
+    """A unit poor at 95% (deteriorating, worse than peers) with |z| = 3.085 must not read 3.1,
+    which would put it beyond the 99.8% limit its own verdict says it is within."""
+    rows = [("a", "poor", -3.085, 10, 20), ("b", "coasting", 0.1, 15, 20)]
+    out = select_for_challenge(_panel(), "2023-01", classification=_classification("2023-01", rows))
+    poor = out[out["category"] == "poor"].iloc[0]
+    assert "(|z| = 3.08)" in poor["reason"]
