@@ -48,6 +48,12 @@ def _design(panel, indicator, period, measure, controls, elements):
     res = panel.resources
     has_res = res is not None and len(res) and ((res["measure"] == measure)
                                                  & (res["period"] == period)).any()
+    if elements is not None and not has_res:
+        # Named elements cannot silently drop out: the model would be context only.
+        raise GoodPracticeError(
+            f"expected: elements {list(elements)} were named, but panel {panel.name!r} has no "
+            f"{measure!r} resources in {period}; drop elements= for a context-only model"
+        )
     if has_res:
         inten = resource_intensity(panel, measure)
         inten = inten[inten["period"] == period]

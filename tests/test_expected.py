@@ -116,6 +116,13 @@ def test_bad_input(forces):
         expected(forces, "charge_rate", "1999-00")
     with pytest.raises(GoodPracticeError, match="elements"):
         expected(forces, "charge_rate", "2017-18", elements=["nope"])
+    # Named elements with no resources in the period (London has none): an error, not a
+    # context-only model that looks as if it used them.
+    with pytest.raises(GoodPracticeError, match=r"elements \['investigations'\].*no 'fte'"):
+        expected(load_example("london"), "crime_burglary", "2023-12",
+                 elements=["investigations"])
+    with pytest.raises(GoodPracticeError, match="no 'fte' resources in 2018-19"):
+        expected(forces, "charge_rate", "2018-19", elements=["investigations"])
     units = forces.units.head(6)
     small = forces.subset(units=list(units["unit"]))
     with pytest.raises(GoodPracticeError, match="too few"):
