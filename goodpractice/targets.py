@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from goodpractice.errors import GoodPracticeError
-from goodpractice.periods import PER_YEAR, from_index, to_index
+from goodpractice.periods import PER_YEAR, from_index, period_problem, to_index
 
 KINDS = ("reduce_by_pct", "at_least", "at_most")
 TARGET_COLUMNS = ["indicator", "unit", "period", "kind", "value", "baseline_period", "source"]
@@ -197,6 +197,13 @@ def targets(
     """
     if scope not in ("both", "units", "national"):
         raise GoodPracticeError(f"targets: scope must be 'both', 'units' or 'national', got {scope!r}")
+    if indicator is not None:
+        panel.indicator(indicator)  # an unknown name is an error, not an empty table
+    if period is not None:
+        problem = period_problem(str(period), panel.frequency)
+        if problem:
+            raise GoodPracticeError(f"targets: period {period!r} is not a {panel.frequency} "
+                                    f"period of panel {panel.name!r}: {problem}")
     tab = panel.targets if table is None else table
     if tab is None or len(tab) == 0:
         return pd.DataFrame(columns=COLUMNS)

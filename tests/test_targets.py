@@ -125,6 +125,11 @@ def test_malformed_targets_are_errors():
         targets(annual_panel(), table=bad_unit)
     with pytest.raises(GoodPracticeError, match="scope"):
         targets(annual_panel(), table=PLAN, scope="region")
+    # A misspelt indicator or period is an error, not an empty table or a silent misreading.
+    with pytest.raises(GoodPracticeError, match="unknown indicator 'street_crimes'"):
+        targets(annual_panel(), table=PLAN, indicator="street_crimes")
+    with pytest.raises(GoodPracticeError, match="period '2001/02'.*write '2001-02'"):
+        targets(annual_panel(), "2001/02", table=PLAN)
 
 
 def test_projection_before_the_target_period_is_the_trend_alone():
