@@ -324,15 +324,40 @@ def checkpoint(db: sqlite_utils.Database) -> None:
 
 
 def _merge_practice(db: sqlite_utils.Database, rec: dict[str, Any]) -> dict[str, Any]:
-    """What to store when `rec` meets the row already there: the lifecycle (status, dates, an
-    earned rating) is never reset by re-recording; descriptive fields follow the newest record."""
+    """What to store when `rec` meets the row already there (call inside the write transaction).
+
+    Descriptive fields follow the newest record. The lifecycle is never reset by re-recording or
+    re-importing: a status the practice has already passed is ignored, so an older file changes
+    nothing. A status one legal step ahead (e.g. an import saying 'validated' for a candidate) is
+    applied and logged in ``status_history`` exactly as :func:`set_status` would; a jump past a
+    step (candidate -> disseminated) is refused, because the step between was never recorded.
+    """
     row = db.conn.execute("SELECT * FROM practices WHERE id = ?", [rec["id"]]).fetchone()
     if row is None:
         return rec
     cols = [d[0] for d in db.conn.execute("SELECT * FROM practices LIMIT 0").description]
     old = dict(zip(cols, row))
     merged = {**old, **{k: v for k, v in rec.items() if v is not None}}
-    if old["status"] != "candidate":
+    current, wanted = old["status"], rec["status"]
+    if wanted in TRANSITIONS[current]:
+        day = dt.date.today().isoformat()
+        if wanted == "disseminated" and not rec.get("disseminated_on"):
+            merged["disseminated_on"] = day
+        if rec.get("evidence_rating") in (None, "none"):  # the default: keep the earned rating
+            merged["evidence_rating"] = old["evidence_rating"]
+        db["status_history"].upsert(
+            {"id": _digest(rec["id"], wanted, day), "practice_id": rec["id"],
+             "from_status": current, "to_status": wanted, "changed_on": day,
+             "note": "recorded by an import of the practice"},
+            pk="id",
+        )
+    elif wanted != current and STATUSES.index(wanted) > STATUSES.index(current):
+        allowed = ", ".join(TRANSITIONS[current]) or "nothing (final)"
+        raise KnowledgeBaseError(
+            f"practice {rec['id']!r} ({rec['title']!r}) is {current!r}: it can move to "
+            f"{allowed}, not straight to {wanted!r}; record each step with `kb set-status`"
+        )
+    elif current != "candidate":
         for col in ("status", "evidence_rating", "rating_method", "disseminated_on"):
             merged[col] = old[col]
     if old.get("identified_on") and rec.get("identified_on"):
@@ -655,6 +680,25 @@ _SEARCH_COLUMNS = {
                          "evidence_rating", "review_id"]),
     "recommendations": ("code", ["subject", "lead", "due", "recommendation", "progress", "met"]),
 }
+# Ranking costs ~1.5-3 microseconds per matching row (bm25 reads each row's column sizes and
+# positions), so a word found in most of 100,000 practices took 100-200 ms to rank in full.
+# Practices are therefore ranked within a window: the newest RANK_WINDOW matches - every match
+# for any query matching fewer rows - and, as a first tier, the newest RANK_WINDOW matches in
+# the title or tags, so a practice named for the words is never lost however common they are.
+# kb/metadata.yaml's search_practices canned query is the same SQL (a test holds them equal).
+RANK_WINDOW = 5000
+_TITLE_COLUMNS = {"practices": "{title tags}"}
+
+
+def _windowed_hits(fts: str, match: str, limit: str, snippet: str) -> str:
+    # `rowid >= cut` is answered by FTS5 itself (a range on its doclists), so bm25 runs on the
+    # window only; the cut is the RANK_WINDOW-th newest match (rowids grow as rows are added).
+    return (
+        f"SELECT rowid, rank, {snippet} AS snippet FROM [{fts}] WHERE [{fts}] MATCH {match} "
+        f"AND rowid >= (SELECT coalesce(min(rowid), 0) FROM (SELECT rowid FROM [{fts}] "
+        f"WHERE [{fts}] MATCH {match} ORDER BY rowid DESC LIMIT {RANK_WINDOW})) "
+        f"ORDER BY rank LIMIT {limit}"
+    )
 
 
 def search(
@@ -666,9 +710,12 @@ def search(
     """Ranked full-text search (FTS5 bm25; lower `rank` = better match), best first.
 
     `table` is 'practices' or 'recommendations'. Words are matched with stemming ('patrols'
-    finds 'patrol'); all words must occur.
+    finds 'patrol'); all words must occur. Practices whose title or tags hold every word come
+    first (`matched_in` = 'title or tags', ranked by bm25 over those columns), then those that
+    hold them elsewhere ('text'). A query matching more than RANK_WINDOW (5,000) practices is
+    ranked within its newest 5,000 matches and newest 5,000 title/tag matches.
 
-        >>> search(db, "youth club")[["id", "title", "rank"]]   # doctest: +SKIP
+        >>> search(db, "youth club")[["id", "title", "matched_in", "rank"]]   # doctest: +SKIP
     """
     if table not in _SEARCH_COLUMNS:
         raise KnowledgeBaseError(f"search table {table!r}: expected practices or recommendations")
@@ -679,15 +726,29 @@ def search(
         raise KnowledgeBaseError(f"search: limit must be a positive whole number, got {limit!r}")
     key, cols = _SEARCH_COLUMNS[table]
     select = ", ".join(f"t.[{c}]" for c in [key, *cols])
-    snippet_col = 1 if table == "practices" else 2  # summary / recommendation
-    sql = (
-        f"WITH hits AS (SELECT rowid, rank, snippet([{table}_fts], {snippet_col}, '[', ']', "
-        f"'...', 12) AS snippet FROM [{table}_fts] WHERE [{table}_fts] MATCH ? "
-        f"ORDER BY rank LIMIT ?) "
-        f"SELECT {select}, hits.snippet, hits.rank FROM hits JOIN [{table}] t "
-        f"ON t.rowid = hits.rowid ORDER BY hits.rank"
-    )
-    cur = db.conn.execute(sql, [match, limit])
+    fts = f"{table}_fts"
+    # Practices: the column with the best match (a title-tier hit highlights its title).
+    snippet = f"snippet([{fts}], {-1 if table == 'practices' else 2}, '[', ']', '...', 12)"
+    if table not in _TITLE_COLUMNS:
+        sql = (
+            f"WITH hits AS (SELECT rowid, rank, {snippet} AS snippet FROM [{fts}] "
+            f"WHERE [{fts}] MATCH :m ORDER BY rank LIMIT :limit) "
+            f"SELECT {select}, hits.snippet, hits.rank FROM hits JOIN [{table}] t "
+            f"ON t.rowid = hits.rowid ORDER BY hits.rank"
+        )
+    else:
+        titled = f"'{_TITLE_COLUMNS[table]} : (' || :m || ')'"
+        sql = (
+            f"WITH titled AS ({_windowed_hits(fts, titled, ':limit', snippet)}), "
+            f"anywhere AS ({_windowed_hits(fts, ':m', ':limit', snippet)}), "
+            f"hits AS (SELECT rowid, 0 AS tier, rank, snippet FROM titled UNION ALL "
+            f"SELECT rowid, 1, rank, snippet FROM anywhere "
+            f"WHERE rowid NOT IN (SELECT rowid FROM titled)) "
+            f"SELECT {select}, hits.snippet, CASE hits.tier WHEN 0 THEN 'title or tags' "
+            f"ELSE 'text' END AS matched_in, hits.rank FROM hits JOIN [{table}] t "
+            f"ON t.rowid = hits.rowid ORDER BY hits.tier, hits.rank LIMIT :limit"
+        )
+    cur = db.conn.execute(sql, {"m": match, "limit": limit})
     return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
 
 

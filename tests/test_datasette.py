@@ -35,22 +35,26 @@ def make_ds(db_path, reviews, metadata=None) -> Datasette:
     )
 
 
+class Client:
+    """Datasette's in-process client, driven from synchronous tests."""
+
+    def __init__(self, db_path, reviews):
+        self.ds = make_ds(db_path, reviews)
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self.ds.invoke_startup())
+
+    def get(self, url):
+        return self.loop.run_until_complete(self.ds.client.get(url))
+
+    def post(self, url, **kw):
+        return self.loop.run_until_complete(self.ds.client.post(url, **kw))
+
+
 @pytest.fixture(scope="module")
 def client(kb_site):
-    db_path, reviews = kb_site
-    ds = make_ds(db_path, reviews)
-    loop = asyncio.new_event_loop()
-    loop.run_until_complete(ds.invoke_startup())
-
-    class Client:
-        def get(self, url):
-            return loop.run_until_complete(ds.client.get(url))
-
-        def post(self, url, **kw):
-            return loop.run_until_complete(ds.client.post(url, **kw))
-
-    yield Client()
-    loop.close()
+    c = Client(*kb_site)
+    yield c
+    c.loop.close()
 
 
 def rows(resp):
@@ -90,6 +94,80 @@ def test_relevance_beats_primary_key_order(client):
     assert len(got) >= 2
     assert "Investigations" in got[0]["title"] or "investigation" in got[0]["title"]
     assert [r["rank"] for r in got] == sorted(r["rank"] for r in got)
+
+
+@pytest.mark.parametrize("q", ["investigations", "murder review", "youth club cadets",
+                               "review", "Durham charge", "cadets"])
+def test_canned_search_is_the_api_search(client, kb_site, q):
+    # The canned query repeats knowledge.search's SQL; both must give the same order.
+    got = rows(client.get(f"/goodpractice/search_practices.json?q={q}&_shape=array"))
+    db = knowledge.open_kb(kb_site[0])
+    api = knowledge.search(db, q, limit=50)
+    db.close()
+    assert got, q
+    assert [r["practice"] for r in got] == api["id"].tolist()
+    assert [r["matched_in"] for r in got] == api["matched_in"].tolist()
+
+
+@pytest.fixture(scope="module")
+def broad_kb(tmp_path_factory):
+    """6,000 practices that all say 'policing' in a long summary (more than the 5,000-row ranking
+    window), one old practice titled for it, one where it occurs once in a long summary."""
+    folder = tmp_path_factory.mktemp("broad")
+    (folder / "reviews").mkdir()
+    db = knowledge.open_kb(folder / "goodpractice.db")
+    filler = "neighbourhood team briefing tasking analyst forensic visit pilot " * 8
+
+    def run(db):
+        db["practices"].insert({"id": "old-titled", "title": "Policing the night economy",
+                                "summary": "Licensing visits on Friday nights.",
+                                "source": "review", "status": "candidate",
+                                "evidence_rating": "limited"})
+        db["practices"].insert({"id": "once-in-long-summary", "title": "Shift rosters",
+                                "summary": filler + " policing at night " + filler,
+                                "source": "review",
+                                "status": "candidate", "evidence_rating": "limited"})
+        db["practices"].insert_all(
+            ({"id": f"p{i:05d}", "title": f"Practice {i}",
+              "summary": f"{filler} policing policing {'mentoring ' if i % 7 == 0 else ''}"
+                         f"{filler}",
+              "source": "review", "status": "candidate", "evidence_rating": "limited"}
+             for i in range(6000)), batch_size=1000)
+
+    knowledge.write(db, run)
+    knowledge.checkpoint(db)
+    db.close()
+    c = Client(folder / "goodpractice.db", folder / "reviews")
+    yield c, folder / "goodpractice.db"
+    c.loop.close()
+
+
+def test_broad_search_keeps_a_title_match_first(broad_kb):
+    client, path = broad_kb
+    got = rows(client.get("/goodpractice/search_practices.json?q=policing&_shape=array"))
+    ids = [r["practice"] for r in got]
+    # The oldest practice is outside the newest 5,000 matches, but its title holds the word.
+    assert ids[0] == "old-titled" and got[0]["matched_in"] == "title or tags"
+    assert len(got) == 50 and "once-in-long-summary" not in ids
+    text = [r["rank"] for r in got[1:]]
+    assert all(r["matched_in"] == "text" for r in got[1:]) and text == sorted(text)
+
+
+def test_narrow_search_ranks_exactly_as_bm25(broad_kb):
+    # 'mentoring' matches 858 practices: below the window, so every match is ranked and the
+    # text tier is FTS5's own bm25 order over the whole table.
+    client, path = broad_kb
+    got = rows(client.get("/goodpractice/search_practices.json?q=mentoring&_shape=array"))
+    conn = sqlite3.connect(path)
+    full = [r[0] for r in conn.execute(
+        "select round(rank, 3) from practices_fts where practices_fts match 'mentoring' "
+        "order by rank limit 50")]
+    conn.close()
+    assert len(got) == 50 and [r["rank"] for r in got] == full  # equal summaries tie: ranks
+    # A title match ranks above the same word once in a long summary.
+    got = rows(client.get("/goodpractice/search_practices.json?q=night&_shape=array"))
+    assert [r["practice"] for r in got] == ["old-titled", "once-in-long-summary"]
+    assert [r["matched_in"] for r in got] == ["title or tags", "text"]
 
 
 def test_what_works_candidates_and_outstanding(client):

@@ -168,6 +168,30 @@ def test_lifecycle(db):
     assert kn.practices(db, status="did_not_work")["id"].tolist() == [pid]
 
 
+def test_status_from_an_import_follows_the_lifecycle(db, tmp_path):
+    # Before: an import saying 'validated' moved a candidate silently (no status_history row),
+    # and 'disseminated' could skip the validation step.
+    pid = kn.add_practice(db, title="Knife crime surgeries", source="initiative",
+                          evidence_rating="limited")
+    jump = tmp_path / "jump.csv"
+    jump.write_text("title,source,status\nKnife crime surgeries,initiative,disseminated\n")
+    before = snapshot(db)
+    with pytest.raises(KnowledgeBaseError, match="not straight to 'disseminated'.*set-status"):
+        kn.import_practices(db, jump)
+    assert snapshot(db) == before
+    step = tmp_path / "step.csv"
+    step.write_text("title,source,status\nKnife crime surgeries,initiative,validated\n")
+    kn.import_practices(db, step)
+    p = kn.practices(db, id=pid).iloc[0]
+    assert (p["status"], p["evidence_rating"]) == ("validated", "limited")  # rating kept
+    hist = kn.read_table(db, "status_history", practice_id=pid)
+    assert hist[["from_status", "to_status"]].values.tolist() == [["candidate", "validated"]]
+    after = snapshot(db)
+    kn.import_practices(db, step)  # idempotent
+    kn.add_practice(db, title="Knife crime surgeries", source="initiative")  # an older record
+    assert snapshot(db) == after and kn.practices(db, id=pid).iloc[0]["status"] == "validated"
+
+
 def test_update_recommendation(db):
     db["recommendations"].insert({"code": "R8", "source_report": "x.txt", "met": "moderately"},
                                  pk="code")
@@ -224,6 +248,7 @@ def test_search_ranks_by_relevance_and_stems(db):
                            summary="Patrols targeted at hot spots; patrol time logged.")
     hits = kn.search(db, "patrol")
     assert hits["id"].iloc[0] == best and len(hits) == 2
+    assert hits["matched_in"].tolist() == ["title or tags"] * 2  # 'patrol' stems 'patrols'
     assert hits["rank"].is_monotonic_increasing
     assert "[" in hits["snippet"].iloc[0]
     assert kn.search(db, 'patrol" (*').shape[0] == 2  # FTS syntax in user text is harmless
