@@ -34,8 +34,11 @@ def table_html(df: pd.DataFrame) -> str:
             index=show_index, escape=True, na_rep="–", float_format=format_number, border=0,
             classes="gp-table",
         )
-    # Sentences read left to right; the lab template right-aligns every cell.
-    return "<style>.gp-table td, .gp-table th {text-align: left;}</style>" + body
+    # Sentences read left to right. The lab template right-aligns every cell with a selector
+    # (':not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td') more specific than '.gp-table td',
+    # so the rule must be marked important to win.
+    return ("<style>table.gp-table td, table.gp-table th {text-align: left !important;}</style>"
+            + body)
 
 
 def readable_tables() -> None:
