@@ -58,6 +58,9 @@ def test_tables_show_names_labels_and_words(london):
     assert out["Indicator"].iloc[1] == OVERALL_WORDS
     assert "__overall__" not in table_html(out)
     assert readable(df, london, ["unit"]).columns.tolist() == ["Unit"]
+    stats = pd.DataFrame({"z": [1.0], "ci_low": [0.1], "p": [0.5], "n_adverse": [2]})
+    assert readable(stats, london).columns.tolist() == ["z", "95% CI low", "p",
+                                                       "Adverse comparators"]
     pivot = df.set_index("indicator")[["peer_best_quartile"]]
     assert OVERALL_WORDS in readable(pivot, london).index
 

@@ -63,9 +63,18 @@ def readable(df: pd.DataFrame, panel: Panel, columns: Iterable[str] | None = Non
     return out
 
 
+# Headers whose plain-words form would mislead or read badly ('Ci low', 'P', 'N adverse').
+HEADERS = {"ci_low": "95% CI low", "ci_high": "95% CI high", "p": "p", "z": "z",
+           "n_adverse": "Adverse comparators", "lower_95": "95% lower limit",
+           "upper_95": "95% upper limit", "lower_998": "99.8% lower limit",
+           "upper_998": "99.8% upper limit"}
+
+
 def _words(name: Any) -> Any:
     if not isinstance(name, str):
         return name
+    if name in HEADERS:
+        return HEADERS[name]
     text = name.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
 
