@@ -86,6 +86,23 @@ def test_table_search_box_and_facets(page, live_server):
     expect(page.locator(".facet-info[data-column=status]")).to_be_visible()
 
 
+def test_rows_come_before_column_notes_and_sql(page, live_server):
+    from playwright.sync_api import expect
+
+    # The 19 column descriptions fold into a closed disclosure; the rows are on the first screen.
+    page.goto(f"{live_server}/goodpractice/practices")
+    fold = page.locator("details.column-descriptions-fold")
+    expect(fold.locator("summary")).to_have_text("What the columns mean")
+    expect(fold.locator("dl.column-descriptions dt").first).to_be_hidden()
+    assert page.locator("tbody tr").first.bounding_box()["y"] < 1000
+    fold.locator("summary").click()
+    expect(fold.locator("dl.column-descriptions dt").first).to_be_visible()
+    # Canned queries open on the search form and the results, not a screen of SQL.
+    page.goto(f"{live_server}/goodpractice/search_practices?q=cadets")
+    expect(page.locator("textarea#sql-editor, pre#sql-query")).to_have_count(0)
+    expect(page.locator("tbody")).to_contain_text("Borough Support Unit")
+
+
 def test_hostile_practice_renders_inert(page, live_server):
     from playwright.sync_api import expect
 

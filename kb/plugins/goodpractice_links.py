@@ -7,6 +7,9 @@
 
 Values are escaped; only relative paths under /reviews/ become review links, so a stored value
 cannot smuggle in a ``javascript:`` URL.
+
+On table pages the column descriptions (a long list above the rows, e.g. 19 for practices) are
+folded into a "What the columns mean" disclosure, so the rows are on the first screen.
 """
 
 import re
@@ -30,4 +33,24 @@ def render_cell(value, column, table, database, datasette):
         target = "practices" if column == "practice" else "recommendations"
         href = datasette.urls.table(database, target) + "/" + tilde_encode(value)
         return Markup('<a href="{}">{}</a>').format(href, value)
+    return None
+
+
+# Static text only (no database values), so nothing from the database reaches a script.
+_FOLD_DESCRIPTIONS = """
+document.querySelectorAll('dl.column-descriptions').forEach(function (dl) {
+  var d = document.createElement('details'), s = document.createElement('summary');
+  s.textContent = 'What the columns mean';
+  d.className = 'column-descriptions-fold';
+  d.appendChild(s);
+  dl.parentNode.insertBefore(d, dl);
+  d.appendChild(dl);
+});
+"""
+
+
+@hookimpl
+def extra_body_script(view_name):
+    if view_name == "table":
+        return _FOLD_DESCRIPTIONS
     return None
