@@ -16,7 +16,7 @@ reports.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -164,12 +164,18 @@ def challenge_rounds(
     n_poor: int = 1,
     rotation: int = 2,
     history: pd.DataFrame | None = None,
+    *,
+    classifier: Callable[..., pd.DataFrame] | None = None,
     **kwargs,
 ) -> pd.DataFrame:
     """Run :func:`select_for_challenge` period after period, carrying the rotation history.
 
     `history` seeds the record (earlier rounds); each round's selections join it before the next.
-    Returns all selections (the columns of select_for_challenge), in period order.
+    `classifier` (default :func:`classify`) makes each round's classification, called as
+    ``classifier(panel, indicator=indicator, period=period, overall=indicator is None,
+    **classify_kwargs)``; pass ``goodpractice.cache.cached(classify)`` so that the overlapping
+    rounds of a batch of monthly reviews (each looks back `rotation` months) classify each month
+    once. Returns all selections (the columns of select_for_challenge), in period order.
 
         >>> import goodpractice as gp
         >>> months = [f"2023-{m:02d}" for m in range(1, 13)]
@@ -185,8 +191,16 @@ def challenge_rounds(
               else pd.DataFrame({"period": pd.Series(dtype=object),
                                  "unit": pd.Series(dtype=object)}))
     frames = []
+    indicator = kwargs.pop("indicator", None)
+    if "classification" in kwargs:
+        raise GoodPracticeError(
+            "challenge_rounds classifies each round itself; pass classifier= to control how")
+    make = classifier or classify
     for period in periods:
-        chosen = select_for_challenge(panel, period, n_coasting, n_poor, rotation, record, **kwargs)
+        table = make(panel, indicator=indicator, period=period, overall=indicator is None,
+                     **kwargs)
+        chosen = select_for_challenge(panel, period, n_coasting, n_poor, rotation, record,
+                                      indicator=indicator, classification=table)
         frames.append(chosen)
         record = pd.concat([record, chosen[["period", "unit"]]], ignore_index=True)
     return pd.concat(frames, ignore_index=True)

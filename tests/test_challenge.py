@@ -189,3 +189,20 @@ def test_challenge_reason_never_rounds_z_across_a_limit():
     out = select_for_challenge(_panel(), "2023-01", classification=_classification("2023-01", rows))
     poor = out[out["category"] == "poor"].iloc[0]
     assert "(|z| = 3.08)" in poor["reason"]
+
+
+def test_rounds_classify_through_the_classifier_given(london):
+    """A batch passes a cached classify: every round must go through it, with the arguments the
+    review notebook uses for the same month (so the two share one cache entry)."""
+    calls = []
+
+    def counting(panel, **kwargs):
+        calls.append(kwargs)
+        return classify(panel, **kwargs)
+
+    months = ["2023-02", "2023-03"]
+    got = challenge_rounds(london, months, classifier=counting)
+    assert calls == [{"indicator": None, "period": m, "overall": True} for m in months]
+    pd.testing.assert_frame_equal(got, challenge_rounds(london, months))
+    with pytest.raises(GoodPracticeError, match="classifier="):
+        challenge_rounds(london, months, classification=classify(london, period=months[0]))
