@@ -34,8 +34,10 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check goodpractice tests benchmarks scripts
 
+# JupyterLab on notebooks/ with the `goodpractice` kernel; Jupyter refuses root without --allow-root.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(LAB_ARGS) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # Maintainers only: rebuild the embedded example datasets from ../shared/data.
 examples: $(STAMP)
