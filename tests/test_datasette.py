@@ -325,3 +325,23 @@ def test_serving_sees_writes_made_just_before(tmp_path):
                              "&_shape=array")[1])
     db.close()
     assert [r["title"] for r in got] == ["Fresh practice about lighthouses"]
+
+
+def test_markdown_tables_render_and_stay_sanitised(tmp_path):
+    # Seed practices carry evidence tables in Markdown; a table cell must not let a script through.
+    db_path = tmp_path / "goodpractice.db"
+    db = knowledge.open_kb(db_path)
+    summary = ("Results:\n\n| outcome | n |\n|---|---|\n| convicted | 37 |\n"
+               "| <script>window.__xss=1</script> | 1 |\n")
+    pid = knowledge.add_practice(db, title="Tabled results", summary=summary, source="scrutiny")
+    knowledge.checkpoint(db)
+    db.close()
+    reviews = tmp_path / "reviews"
+    reviews.mkdir()
+    client = Client(db_path, reviews)
+    try:
+        page = client.get(f"/goodpractice/practices/{tilde_encode(pid)}").text
+    finally:
+        client.loop.close()
+    assert "<table>" in page and "<td>convicted</td>" in page
+    assert "<script>window.__xss" not in page
