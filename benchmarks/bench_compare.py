@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 import goodpractice as gp
+from benchmarks.common import measure
 from goodpractice.compare import binom_test, compare
 from goodpractice.funnel import funnel
 from goodpractice.panel import Panel
@@ -33,17 +32,8 @@ CONTEXT = ["population", "area_km2", "density", "imd_score", "pct_bame", "calls_
 
 def timed(fn, repeat: int = 5) -> tuple[float, float]:
     """Median wall time of `repeat` runs (after one warm-up) and peak traced memory in MB."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    tracemalloc.start()
-    fn()
-    peak = tracemalloc.get_traced_memory()[1] / 1e6
-    tracemalloc.stop()
-    return statistics.median(times), peak
+    stats = measure(fn, repeat=repeat)
+    return stats["median_s"], stats["peak_mib"] * 2**20 / 1e6
 
 
 def synthetic_units(n: int, seed: int = 0) -> pd.DataFrame:
