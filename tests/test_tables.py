@@ -102,3 +102,14 @@ def test_mark_units_names_them_on_the_funnel(london):
 def test_cells_are_left_aligned_over_the_lab_template():
     page = table_html(pd.DataFrame({"a": ["x"]}))
     assert "text-align: left !important" in page
+
+
+def test_index_verdicts_read_as_words():
+    from goodpractice.reviews.render import _verdict_text
+
+    one = [{"unit": "durham", "indicator": "crime_total", "verdict": "typical"},
+           {"unit": "durham", "indicator": "__overall__", "verdict": "top"}]
+    assert _verdict_text(one) == "crime_total: typical; overall: top"
+    many = [{"unit": "gwent", "indicator": "__overall__", "verdict": "coasting"},
+            {"unit": "dyfed_powys", "indicator": "__overall__", "verdict": "top"}]
+    assert _verdict_text(many) == "gwent overall: coasting; dyfed_powys overall: top"

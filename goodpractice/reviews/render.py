@@ -93,9 +93,16 @@ def notebook_level(notebook: str, nb: Any = None) -> str:
 
 
 def _verdict_text(verdicts: list[dict[str, Any]], limit: int = 6) -> str:
+    """'crime_total: typical; overall: top' - the unit is left out when every verdict is one
+    unit's (the index shows it in its own column), and the overall row reads 'overall'."""
+    one_unit = len({v.get("unit") for v in verdicts}) == 1
     parts = []
     for v in verdicts[:limit]:
-        who = " ".join(str(v[k]) for k in ("unit", "indicator") if v.get(k) not in (None, ""))
+        keys = ("indicator",) if one_unit else ("unit", "indicator")
+        who = " ".join(
+            "overall" if v[k] == "__overall__" else str(v[k])
+            for k in keys if v.get(k) not in (None, "")
+        )
         what = str(v.get("verdict", ""))
         parts.append(f"{who}: {what}" if who else what)
     if len(verdicts) > limit:
