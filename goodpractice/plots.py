@@ -34,12 +34,22 @@ class ReviewFigure(Figure):
     only "<Figure size 800x512 with 1 Axes>" and the rendered review loses its charts.
     """
 
-    def _repr_png_(self) -> bytes:
+    def alt_text(self) -> str:
+        """What the chart shows, for readers who cannot see it: its title and axis labels."""
+        parts = []
+        for ax in self.axes:
+            title = ax.get_title()
+            axes = " against ".join(t for t in (ax.get_ylabel(), ax.get_xlabel()) if t)
+            parts.append(f"Chart: {title}" + (f" ({axes})" if axes else ""))
+        return "; ".join(parts) or "Chart"
+
+    def _repr_png_(self) -> tuple[bytes, dict[str, str]]:
         import io
 
         buffer = io.BytesIO()
         self.savefig(buffer, format="png", dpi=100)
-        return buffer.getvalue()
+        # The metadata travels with the output; the review template writes it as the alt text.
+        return buffer.getvalue(), {"alt": self.alt_text()}
 
 
 def _figure(width: float, height: float):
@@ -160,6 +170,7 @@ def peer_bars(
     unit: str | None = None,
     title: str | None = None,
     xlabel: str = "Value",
+    ylabel: str = "Unit",
 ) -> Figure:
     """Horizontal bars of each unit's value, coloured by its verdict against its peers.
 
@@ -213,7 +224,7 @@ def peer_bars(
     elif line_handles:
         ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("Unit")
+    ax.set_ylabel(ylabel)
     ind = f" - {data['indicator'].iloc[0]}" if "indicator" in data.columns else ""
     per = f", {data['period'].iloc[0]}" if "period" in data.columns else ""
     default = (f"{unit} and its most similar peers{ind}{per}" if unit

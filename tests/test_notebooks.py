@@ -89,6 +89,8 @@ def test_the_review_runs_and_reads_well(batch, notebook):
     assert "&lt;Figure size" not in page, "every chart renders as a picture, not its repr"
     assert "Warning:" not in page, "library warnings stay in the .ipynb, not the reader's page"
     assert "...</td>" not in page, "reasons are shown whole"
+    assert "No description has been provided" not in page, "every chart has its own alt text"
+    assert 'alt="Chart: ' in page
     assert "Traceback" not in page
 
 

@@ -93,5 +93,6 @@ def test_figures_show_as_png_without_a_pyplot_backend():
     from goodpractice.spc import xmr
 
     fig = spc_chart(xmr([5, 6, 5, 7, 6, 5, 8, 6, 5, 6]), title="Test")
-    png = PNGFormatter()(fig)
-    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    png, metadata = PNGFormatter()(fig)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert metadata["alt"].startswith("Chart: Test")

@@ -33,6 +33,7 @@ LEVEL_NAMES = {
 }
 
 _EXPORTER = None
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
 
 def _exporter():
@@ -57,8 +58,10 @@ def _exporter():
                     ]
                 return cell, resources
 
+        # 'review' is the lab template with each chart's description as its alt text.
         exporter = HTMLExporter(
-            template_name="lab",
+            template_name="review",
+            extra_template_basedirs=[str(TEMPLATES)],
             exclude_input=True,
             exclude_input_prompt=True,
             exclude_output_prompt=True,
