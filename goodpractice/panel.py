@@ -440,6 +440,12 @@ def _check_model(data: Any, file: str = "policing_model.yaml") -> dict[str, dict
     return model
 
 
+def _empty(file: str) -> pd.DataFrame:
+    """An optional table the panel does not have: its contract columns, no rows."""
+    return pd.DataFrame({c: pd.Series(dtype=float if c == "value" else object)
+                         for c in CONTRACT[file]["columns"]})
+
+
 def _typed(tables: dict[str, pd.DataFrame], model: dict | None) -> dict[str, pd.DataFrame]:
     """Check and convert each table; tables are keyed by file name, indexed by spreadsheet row."""
     out: dict[str, pd.DataFrame] = {}
@@ -454,9 +460,7 @@ def _typed(tables: dict[str, pd.DataFrame], model: dict | None) -> dict[str, pd.
     units["name"] = units["name"].where(units["name"].notna(), units["unit"])
     units["level"] = _text(df, f, "level")
     units["parent"] = _text(df, f, "parent", allow_empty=True)
-    for column in df.columns[4:] if list(df.columns[:4]) == CONTRACT[f]["columns"] else [
-        c for c in df.columns if c not in CONTRACT[f]["columns"]
-    ]:
+    for column in [c for c in df.columns if c not in CONTRACT[f]["columns"]]:
         units[column] = _numbers(df, f, column, allow_empty=True, minimum=None,
                                  hint=" (context columns are numeric; leave the cell empty if unknown)")
     _check_unique(units, f)
@@ -532,11 +536,7 @@ def _typed(tables: dict[str, pd.DataFrame], model: dict | None) -> dict[str, pd.
         _check_unique(rs, f)
         out[f] = rs
     else:
-        out[f] = pd.DataFrame(
-            {"unit": pd.Series(dtype=object), "period": pd.Series(dtype=object),
-             "element": pd.Series(dtype=object), "measure": pd.Series(dtype=object),
-             "value": pd.Series(dtype=float)}
-        )
+        out[f] = _empty(f)
 
     # context.csv (optional)
     f = "context.csv"
@@ -551,10 +551,7 @@ def _typed(tables: dict[str, pd.DataFrame], model: dict | None) -> dict[str, pd.
         _check_unique(cx, f)
         out[f] = cx
     else:
-        out[f] = pd.DataFrame(
-            {"unit": pd.Series(dtype=object), "period": pd.Series(dtype=object),
-             "variable": pd.Series(dtype=object), "value": pd.Series(dtype=float)}
-        )
+        out[f] = _empty(f)
 
     # targets.csv (optional)
     f = "targets.csv"
@@ -580,10 +577,7 @@ def _typed(tables: dict[str, pd.DataFrame], model: dict | None) -> dict[str, pd.
         _check_unique(tg, f)
         out[f] = tg
     else:
-        out[f] = pd.DataFrame(
-            {c: pd.Series(dtype=float if c == "value" else object)
-             for c in CONTRACT["targets.csv"]["columns"]}
-        )
+        out[f] = _empty(f)
     return out
 
 
