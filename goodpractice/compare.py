@@ -337,6 +337,10 @@ def compare(
       target_status in {met, missed, on_track, off_track, no_baseline, no_target, no_data
       (the target period has passed without data for the unit)}.
 
+    An indicator whose ``counts`` is false (its numerator is not a count of events, e.g. a
+    harm-weighted score) gets no p-values: its peer, national and travel verdicts read
+    ``not_tested`` wherever there is data to compare.
+
         >>> import goodpractice as gp  # doctest: +SKIP
         >>> gp.compare(gp.load_example("london"), "burglary", "2024-01")  # doctest: +SKIP
     """
@@ -436,6 +440,17 @@ def _compare_one(panel, name, d, num_all, den_all, units, periods, pi, member, r
 
     prev_value, prev_p, prev_verdict = travel(prev_label)
     yoy_value, yoy_p, yoy_verdict = travel(yoy_label)
+    if not bool(d.get("counts", True)):
+        # The numerator is not a count of events (e.g. a harm-weighted score): exact count tests
+        # would treat it as far more precise than it is, so nothing is tested and the verdicts
+        # say so. Values are still shown; funnel / classify judge it with over-dispersion.
+        def untested(verdict: np.ndarray) -> np.ndarray:
+            has_data = ~np.isin(verdict, ("no_data", "no_peers"))
+            return np.where(has_data, "not_tested", verdict).astype(object)
+
+        peer_p = national_p = prev_p = yoy_p = np.full(len(units), np.nan)
+        peer_verdict, national_verdict = untested(peer_verdict), untested(national_verdict)
+        prev_verdict, yoy_verdict = untested(prev_verdict), untested(yoy_verdict)
     trend_verdict = np.where(yoy_verdict != "no_data", yoy_verdict, prev_verdict)
     improvement = "increase" if hib else "decrease"
     spc = []

@@ -479,7 +479,10 @@ def _typed(tables: dict[str, pd.DataFrame], model: dict | None) -> dict[str, pd.
     ind["higher_is_better"] = _bools(df, f, "higher_is_better")
     mult = _numbers(df, f, "multiplier", allow_empty=True, minimum=0, strict_minimum=True)
     ind["multiplier"] = mult.fillna(1.0)
-    for column in [c for c in df.columns if c not in CONTRACT[f]["columns"]]:
+    # Optional: false when the numerator is not a count of events (e.g. a harm-weighted score),
+    # so exact count tests do not apply to it.
+    ind["counts"] = _bools(df, f, "counts") if "counts" in df.columns else True
+    for column in [c for c in df.columns if c not in CONTRACT[f]["columns"] + ["counts"]]:
         ind[column] = df[column]
     _check_unique(ind, f)
     out[f] = ind

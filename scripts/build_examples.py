@@ -667,8 +667,12 @@ def build_forces(src: Path, out: Path) -> dict:
         ("victim_satisfaction", "Victims satisfied with the whole experience, %",
          "proportion", True, 100),
     ]
-    write_csv(pd.DataFrame(ind, columns=["indicator", "label", "kind", "higher_is_better",
-                                         "multiplier"]), out / "indicators.csv", ["indicator"])
+    # `counts` false: the crime severity numerator is a harm-weighted score, not a count of
+    # events, so exact count tests must not be run on it (goodpractice.compare honours this).
+    table = pd.DataFrame(ind, columns=["indicator", "label", "kind", "higher_is_better",
+                                       "multiplier"])
+    table["counts"] = table["indicator"] != "crime_severity"
+    write_csv(table, out / "indicators.csv", ["indicator"])
 
     # --- units and context
     imd = imd_by_force(src, census_la(src))

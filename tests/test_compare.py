@@ -240,3 +240,18 @@ def test_national_verdict_needs_other_units():
     assert out["national_verdict"].iloc[0] == "no_data"
     assert np.isnan(out["national_p"].iloc[0])
     assert out["peer_verdict"].iloc[0] == "no_peers"
+
+
+def test_an_indicator_that_is_not_counts_is_not_tested():
+    # Crime severity numerators are harm-weighted scores: exact count tests would overstate
+    # their precision, so compare gives no p-values and says why.
+    forces = gp.load_example("forces")
+    severity = compare(forces, "crime_severity", "2017-18")
+    assert len(severity) == 42
+    assert severity[["peer_p", "national_p", "prev_p", "yoy_p"]].isna().all().all()
+    for column in ("peer_verdict", "national_verdict", "prev_verdict", "yoy_verdict"):
+        assert set(severity[column]) == {"not_tested"}, column
+    assert severity["value"].notna().all()
+    counts = compare(forces, "crime_total", "2017-18")
+    assert counts["national_p"].notna().all()
+    assert set(counts["national_verdict"]) <= {"better", "worse", "similar"}

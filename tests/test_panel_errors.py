@@ -146,6 +146,11 @@ CASES = [
     ("zero multiplier",
      {"indicators.csv": replace_line("indicators.csv", 3, "burglary,Burglary,rate,false,0")},
      "indicators.csv", 3, "multiplier", "> 0"),
+    ("counts flag not a boolean",
+     {"indicators.csv": "indicator,label,kind,higher_is_better,multiplier,counts\n"
+                        "charge_rate,Charge,proportion,true,100,true\n"
+                        "burglary,Burglary,rate,false,1000,perhaps\n"},
+     "indicators.csv", 3, "counts", "true or false"),
     ("resources without a policing model", {"policing_model.yaml": None},
      "policing_model.yaml", None, None, "missing file"),
     ("policing model not YAML", {"policing_model.yaml": "elements:\n  a: [b\n  c: d\n"},
@@ -207,6 +212,7 @@ def test_valid_panel_reads(tmp_path):
     assert panel.outcomes["numerator"].dtype == float
     assert panel.targets["unit"].isna().sum() == 1
     assert set(panel.elements["element"]) == {"investigations", "response"}
+    assert panel.indicators["counts"].all()  # absent column: every numerator is a count
 
 
 def test_cp1252_file_is_read_and_reported(tmp_path):
