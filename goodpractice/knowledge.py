@@ -176,6 +176,10 @@ CREATE TABLE objectives (
 {_fts_sql("practices", _FTS_PRACTICES)}
 {_fts_sql("recommendations", _FTS_RECOMMENDATIONS)}
 """,
+    # 2: whether an indicator's numerator counts events (a harm-weighted score does not).
+    """
+ALTER TABLE indicators ADD COLUMN counts INTEGER DEFAULT 1;
+""",
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -603,8 +607,9 @@ def load_reference(db: sqlite_utils.Database, panel: Any) -> None:
     units = _records(panel.units)
     indicators = _records(panel.indicators)
     for rec in indicators:
-        if rec.get("higher_is_better") is not None:
-            rec["higher_is_better"] = int(bool(rec["higher_is_better"]))
+        for flag in ("higher_is_better", "counts"):
+            if rec.get(flag) is not None:
+                rec[flag] = int(bool(rec[flag]))
 
     def run(db: sqlite_utils.Database) -> None:
         _upsert(db, "elements", elements, "element")

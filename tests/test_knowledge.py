@@ -324,7 +324,8 @@ def test_cli_round_trip(tmp_path):
 
     run = CliRunner().invoke
     db = str(tmp_path / "kb.db")
-    assert run(kb, ["init", "--db", db]).output == f"{db}: schema version 1, 0 rows\n"
+    assert run(kb, ["init", "--db", db]).output == (
+        f"{db}: schema version {kn.SCHEMA_VERSION}, 0 rows\n")
     out = run(kb, ["seed", "--db", db]).output
     assert "recommendations: 13\n" in out
     res = run(kb, ["add-practice", "--db", db, "--title", "Night-time economy marshals",
@@ -359,3 +360,25 @@ def test_every_kb_command_has_help_with_an_example():
         res = CliRunner().invoke(kb, [name, "--help"])
         assert res.exit_code == 0 and "Example:" in res.output, name
         assert cmd.help
+
+
+def test_a_version_1_knowledge_base_is_migrated_in_place(tmp_path):
+    # A database built before indicators carried `counts` upgrades on open, keeping its rows.
+    import sqlite3
+
+    import goodpractice as gp
+
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    for statement in kn._statements(kn.MIGRATIONS[0]):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO indicators (indicator, label, kind, higher_is_better, multiplier) "
+                 "VALUES ('old', 'Old', 'rate', 0, 1000)")
+    conn.commit()
+    conn.close()
+    db = kn.open_kb(path)
+    assert db.conn.execute("PRAGMA user_version").fetchone()[0] == kn.SCHEMA_VERSION
+    kn.load_reference(db, gp.load_example("forces"))
+    flags = dict(db.conn.execute("SELECT indicator, counts FROM indicators"))
+    assert flags["old"] == 1 and flags["crime_severity"] == 0 and flags["crime_total"] == 1
