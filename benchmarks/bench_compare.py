@@ -10,6 +10,7 @@ vectorised; the comparison row shows the same tests through scipy.stats.binomtes
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -144,7 +145,7 @@ def main() -> list[dict]:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "benchmark": "compare", "python": platform.python_version(),
-        "machine": platform.machine(), "cpus": __import__("os").cpu_count(),
+        "machine": platform.machine(), "cpus": os.cpu_count(),
         "when": time.strftime("%Y-%m-%dT%H:%M:%S"), "rows": rows}, indent=1))
     return rows
 

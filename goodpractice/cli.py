@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+import pandas as pd
 
 from goodpractice.errors import GoodPracticeError
 from goodpractice.panel import EXAMPLES, Panel, load_example, read_panel
@@ -53,8 +55,7 @@ def _print_table(df, fmt: str) -> None:
     elif fmt == "json":
         click.echo(df.to_json(orient="records", indent=2))
     else:
-        with __import__("pandas").option_context("display.max_colwidth", 120,
-                                                  "display.width", 200):
+        with pd.option_context("display.max_colwidth", 120, "display.width", 200):
             click.echo(df.to_string(index=False))
 
 
@@ -134,7 +135,7 @@ def challenge(panel: str, period: str, n_coasting: int, n_poor: int, fmt: str) -
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=__import__("pathlib").Path),
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               default="output", show_default=True,
               help="Where everything built goes: OUT/goodpractice.db and OUT/reviews/.")
 @click.option("--serve/--no-serve", default=True, show_default=True,
