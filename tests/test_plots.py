@@ -96,3 +96,49 @@ def test_figures_show_as_png_without_a_pyplot_backend():
     png, metadata = PNGFormatter()(fig)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert metadata["alt"].startswith("Chart: Test")
+
+
+def _spill(fig: Figure) -> dict[str, float]:
+    """Inches by which the drawn chart (every visible artist, text included) leaves its figure."""
+    renderer = fig.canvas.get_renderer()
+    drawn = fig.get_tightbbox(renderer)  # inches
+    width, height = fig.get_size_inches()
+    spill = {"left": -drawn.x0, "bottom": -drawn.y0, "right": drawn.x1 - width,
+             "top": drawn.y1 - height}
+    return {side: round(v, 2) for side, v in spill.items() if v > 0.02}
+
+
+@pytest.mark.parametrize("dataset", ["forces", "london"])
+def test_no_chart_text_falls_outside_its_figure(dataset):
+    # Margins are set from estimated text widths, not measured by a layout engine (plots._figure):
+    # every chart a review draws, on both example panels' longest names and titles, must fit.
+    from goodpractice.funnel import funnel_curve
+    from goodpractice.reviews.readers import axis_label, mark_units
+
+    panel = gp.load_example(dataset)
+    period = "2017-18" if dataset == "forces" else "2023-12"
+    indicators = list(panel.indicators["indicator"])
+    comparison = compare(panel, indicators, period)
+    names = panel.units.set_index("unit")["name"]
+    longest = names.str.len().idxmax()
+    charts = []
+    for ind in indicators:
+        spec = panel.indicator(ind)
+        rates = panel.rates(ind).dropna(subset="rate")
+        if rates[rates["period"] == period].empty:
+            continue
+        f = funnel(rates[rates["period"] == period], kind=spec["kind"], multiplier=spec["multiplier"])
+        charts.append(mark_units(funnel_plot(f, curves=funnel_curve(f), title=f"{spec['label']}, {period}",
+                                             ylabel=axis_label(panel, ind)), f, [longest, *f["unit"]], panel))
+        series = rates[(rates["unit"] == longest) & (rates["period"] <= period)].dropna(subset="rate")
+        if len(series) >= 3:
+            charts.append(spc_chart(xmr(series.set_index("period")["rate"].sort_index()),
+                                    title=f"{names[longest]}: {spec['label']}",
+                                    ylabel=spec["label"]))  # longer than the reviews' axis_label
+        charts.append(peer_bars(comparison[comparison["indicator"] == ind], unit=longest,
+                                title=spec["label"]))
+        everyone = comparison[comparison["indicator"] == ind].assign(unit=lambda d: d["unit"].map(names))
+        charts.append(peer_bars(everyone, title=f"{spec['label']}:\nevery unit, {period}"))
+    spills = {f"{i}: {fig.axes[0].get_title()!r}": _spill(fig) for i, fig in enumerate(charts)}
+    assert len(charts) >= 3 * len(indicators) - 3
+    assert {chart: s for chart, s in spills.items() if s} == {}

@@ -163,6 +163,8 @@ def units_with_every_indicator(found: pd.DataFrame, n_indicators: int) -> list[s
 def mark_units(fig: Any, funnel_df: pd.DataFrame, units: Iterable[str], panel: Panel) -> Any:
     """Ring and name `units` on a :func:`goodpractice.plots.funnel_plot` figure (e.g. a cluster's
     members, which the funnel names only when they are outliers). Returns the figure."""
+    from goodpractice.plots import legend_outside  # matplotlib only where a chart is drawn
+
     ax = fig.axes[0]
     names = unit_names(panel)
     rows = funnel_df[funnel_df["unit"].isin(list(units))]
@@ -171,5 +173,5 @@ def mark_units(fig: Any, funnel_df: pd.DataFrame, units: Iterable[str], panel: P
     for r in rows.itertuples(index=False):
         ax.annotate(names.get(r.unit, r.unit), (r.denominator, r.value), xytext=(6, -10),
                     textcoords="offset points", fontsize=8, fontweight="bold")
-    ax.legend(loc="best", fontsize=8, frameon=False)
+    legend_outside(ax)
     return fig
