@@ -79,6 +79,7 @@ def test_one_failure_leaves_the_others_done_and_shows_where_it_failed(tmp_path):
         assert f'href="{Path(row.html).name}"' in index
     assert "1 failed" in index
 
+
     # Harvest: one row per review, practices linked to their page.
     db = knowledge.open_kb(tmp_path / "goodpractice.db")
     reviews_rows = {r["id"]: r for r in db["reviews"].rows}
@@ -96,6 +97,19 @@ def test_one_failure_leaves_the_others_done_and_shows_where_it_failed(tmp_path):
     assert sorted(again.loc[again.skipped, "review_id"]) == sorted(ok["review_id"])
     assert counts(tmp_path / "goodpractice.db") == before
     assert len(read_manifest(tmp_path / "reviews")) == 3
+
+def test_a_cell_that_times_out_keeps_the_cells_run_before_it(tmp_path):
+    # The notebook is written once, at the end (runner._save_once_engine): a timeout must still
+    # leave papermill's executed copy, not the input notebook with only the reason on top.
+    spec = {"notebook": TINY, "title": "Slow", "parameters": {"label": "slow", "sleep_s": 30}}
+    df = run_batch([spec], tmp_path, progress=False, cell_timeout=2)
+    row = df.iloc[0]
+    assert row["status"] == "failed" and "timed out" in row["error"]
+    nb = nbformat.read(tmp_path / row["ipynb"], as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'label = "slow"' in injected[0].source
+    slept = next(c for c in nb.cells if "time.sleep(sleep_s)" in c.source)
+    assert [o.get("ename") for o in slept.outputs] == ["KeyboardInterrupt"]
 
 
 def _manifest_ok(out: Path) -> int:
