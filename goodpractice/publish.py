@@ -33,6 +33,7 @@ from goodpractice.errors import KnowledgeBaseError
 KB_DIR = Path(__file__).resolve().parent.parent / "kb"
 METADATA_PATH = KB_DIR / "metadata.yaml"
 PLUGINS_DIR = KB_DIR / "plugins"
+TEMPLATES_DIR = KB_DIR / "templates"  # a canned query's tab shows its title, not its SQL
 DATABASE_NAME = "goodpractice"  # the key under `databases:` in metadata.yaml
 SQL_TIME_LIMIT_MS = 3000
 
@@ -106,6 +107,7 @@ def serve_command(
         "-h", host, "-p", str(port),
         "-m", str(metadata_file or METADATA_PATH),
         "--plugins-dir", str(PLUGINS_DIR),
+        "--template-dir", str(TEMPLATES_DIR),
         "--setting", "suggest_facets", "off",
         "--setting", "sql_time_limit_ms", str(sql_time_limit_ms),
     ]

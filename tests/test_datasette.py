@@ -31,6 +31,7 @@ def make_ds(db_path, reviews, metadata=None) -> Datasette:
         metadata=metadata or publish.metadata_for(db_path),
         settings=publish.settings(),
         plugins_dir=str(publish.PLUGINS_DIR),
+        template_dir=str(publish.TEMPLATES_DIR),
         static_mounts=[("reviews", str(reviews))],
     )
 
@@ -204,6 +205,18 @@ def test_practice_page_links_review_and_renders_markdown(client):
     assert f'href="{REVIEW_HTML}"' in review.text
     html = client.get(REVIEW_HTML)
     assert html.status_code == 200 and "Unit review: Durham" in html.text
+
+
+def test_canned_query_tabs_show_their_title_not_their_sql(client):
+    import re
+
+    def title(url):
+        return re.search(r"<title>(.*?)</title>", client.get(url).text, re.S).group(1).strip()
+
+    assert title("/goodpractice/search_practices?q=cadets") == "Search practices - goodpractice"
+    assert title("/goodpractice/outstanding_recommendations").startswith("Outstanding")
+    # Arbitrary SQL pages keep Datasette's own title (the SQL, escaped).
+    assert title("/goodpractice?sql=select+1+%3C+2") == "goodpractice: select 1 &lt; 2"
 
 
 def test_hostile_text_is_escaped_or_stripped(client):
