@@ -143,6 +143,45 @@ def cached(func: F, location: str | os.PathLike | None = None) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _folder_digest(folder: Path) -> str:
+    """A hash of every file under `folder` (names and bytes), extras included."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _read_panel(path: str, digest: str, frequency: str | None) -> Any:
+    # `digest` only keys the cache: the same bytes give the same panel.
+    from goodpractice.panel import read_panel
+
+    return read_panel(path, frequency)
+
+
+def read_panel_cached(path: str | os.PathLike, frequency: str | None = None,
+                      location: str | os.PathLike | None = None) -> Any:
+    """:func:`goodpractice.panel.read_panel` through the cache folder.
+
+    Every review of a batch opens the same panel; parsing and validating it again costs 0.1-0.25
+    s a review, unpickling the result of the first 10-20 ms. The key is the folder, the bytes of
+    every file in it and the code, so an edited file is read afresh. Without a cache folder this
+    is ``read_panel`` itself; a folder that is not one goes to ``read_panel`` for its error.
+    """
+    from goodpractice.panel import read_panel
+
+    folder = cache_location(location)
+    source = Path(path)
+    if folder is None or not source.is_dir():
+        return read_panel(source, frequency)
+    run = _memorised(str(folder))
+    result, notes = run("goodpractice.panel.read_panel", code_version(), None,
+                        (str(source.resolve()), _folder_digest(source), frequency), {},
+                        func=_read_panel, panel=None)
+    for message, category, filename, lineno in notes:
+        warnings.warn_explicit(message, category, filename, lineno)
+    return result
+
+
 def clear(location: str | os.PathLike | None = None) -> None:
     """Forget every cached result in the folder (``location`` or ``$GOODPRACTICE_CACHE``)."""
     folder = cache_location(location)

@@ -2,7 +2,7 @@
 result, a changed panel or changed code misses, warnings are replayed, concurrent writers of one
 key corrupt nothing; the runner gives its kernels the cache and the reviews read the same with
 or without it. Also: `import goodpractice` stays light (no scipy.stats, scikit-learn,
-matplotlib), which is what makes a cache hit cheap in a fresh kernel."""
+vl-convert), which is what makes a cache hit cheap in a fresh kernel."""
 
 from __future__ import annotations
 
@@ -233,9 +233,54 @@ def test_concurrent_writers_of_one_key_corrupt_nothing(tmp_path):
     assert not [f for f in where.rglob("*") if f.is_file() and "tmp" in f.name.lower()]
 
 
+def test_a_panel_read_through_the_cache_equals_it_and_follows_its_files(tmp_path, monkeypatch):
+    import shutil
+
+    from goodpractice import panel as panel_module
+    from goodpractice.panel import EXAMPLES_DIR, read_panel
+
+    folder = tmp_path / "forces"
+    shutil.copytree(EXAMPLES_DIR / "forces", folder)
+    where = tmp_path / "cache"
+    direct = read_panel(folder)
+    first = cache.read_panel_cached(folder, location=where)
+    assert first.vintage == direct.vintage and first.name == direct.name
+    for table in ("units", "outcomes", "indicators", "resources", "targets", "context"):
+        assert_frame_equal(getattr(first, table), getattr(direct, table))
+    assert first.policing_model == direct.policing_model
+    assert first.extras.keys() == direct.extras.keys()
+
+    # A hit does not read the panel at all.
+    def refuse(*args, **kwargs):
+        raise AssertionError("read_panel called on a hit")
+
+    monkeypatch.setattr(panel_module, "read_panel", refuse)
+    assert_frame_equal(cache.read_panel_cached(folder, location=where).outcomes, direct.outcomes)
+    # An edited file - an extra table too, which the vintage leaves out - is read afresh.
+    with pytest.raises(AssertionError, match="read_panel called"):
+        extra = next((folder / "extras").glob("*.csv"))
+        extra.write_text(extra.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+        cache.read_panel_cached(folder, location=where)
+    monkeypatch.undo()
+    # Errors are never cached: a folder that is not a panel raises every time.
+    for _ in range(2):
+        with pytest.raises(panel_module.PanelFormatError, match="missing file"):
+            cache.read_panel_cached(tmp_path / "cache", location=where)
+
+
+def test_open_dataset_in_a_batch_reads_the_example_through_the_cache(tmp_path, monkeypatch):
+    from goodpractice.reviews.params import open_dataset
+
+    monkeypatch.setenv(cache.ENV, str(tmp_path))
+    first = open_dataset("forces")
+    assert list(tmp_path.rglob("output.pkl")), "the panel was cached"
+    assert_frame_equal(open_dataset("forces").outcomes, first.outcomes)
+    assert first.vintage == load_example("forces").vintage
+
+
 def test_import_goodpractice_stays_light():
     code = ("import sys, goodpractice, goodpractice.cache, goodpractice.reviews; "
-            "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'sklearn', 'matplotlib', "
+            "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'sklearn', 'vl_convert', "
             "'statsmodels', 'pyfixest', 'joblib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, timeout=120)

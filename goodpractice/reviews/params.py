@@ -171,11 +171,12 @@ def open_dataset(dataset: str):
 
     >>> panel = open_dataset("forces")  # doctest: +SKIP
     """
-    from goodpractice.panel import load_example, read_panel
+    from goodpractice.cache import cache_location, read_panel_cached
+    from goodpractice.panel import EXAMPLES_DIR, load_example, read_panel
 
-    if dataset in EXAMPLES:
-        return load_example(dataset)
-    return read_panel(dataset)
+    if cache_location() is not None:  # in a batch: the panel as the first review read it
+        return read_panel_cached(EXAMPLES_DIR / dataset if dataset in EXAMPLES else dataset)
+    return load_example(dataset) if dataset in EXAMPLES else read_panel(dataset)
 
 
 @lru_cache(maxsize=8)
