@@ -129,3 +129,71 @@ def test_the_payload_would_be_caught_if_it_ran(page):
     page.wait_for_timeout(300)
     assert page.evaluate("() => window.__xss") == 1
     assert page.dialogs and page.dialogs[0] == "1"
+
+
+HOSTILE_UNIT = '</script><img src=x onerror="window.__xss=1">'
+
+
+def _chart_page(reviews_dir) -> tuple[str, list[str]]:
+    """A review page rendered the way the runner renders one, with three real charts (one with a
+    hostile unit name), written into the folder the live server serves. Returns its URL path and
+    the charts' descriptions."""
+    import nbformat
+    import pandas as pd
+
+    import goodpractice as gp
+    from goodpractice.compare import compare
+    from goodpractice.funnel import funnel
+    from goodpractice.plots import funnel_plot, peer_bars, spc_chart
+    from goodpractice.reviews.render import render_html
+    from goodpractice.spc import xmr
+
+    london = gp.load_example("london")
+    rates = london.rates("crime_burglary")
+    charts = [
+        funnel_plot(funnel(rates[rates["period"] == "2023-12"], kind="rate", multiplier=1000),
+                    title="Burglary, 2023-12"),
+        spc_chart(xmr(rates[rates["unit"] == "camden"].set_index("period")["rate"].sort_index()),
+                  title="Camden: burglary"),
+        peer_bars(pd.Series([3.0, 2.0, 1.0], index=["camden", HOSTILE_UNIT, "sutton"]),
+                  title="Hostile names stay text"),
+    ]
+    compare(london, "crime_burglary", "2023-12")  # the same library calls a review makes
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Charts")]
+    for chart in charts:
+        cell = nbformat.v4.new_code_cell("display(chart)")
+        cell.outputs = [nbformat.v4.new_output("display_data", data=chart._repr_mimebundle_())]
+        nb.cells.append(cell)
+    (reviews_dir / "charts.html").write_text(render_html(nb, "Charts"), encoding="utf-8")
+    return "/reviews/charts.html", [c.alt_text() for c in charts]
+
+
+def test_review_charts_draw_offline_with_descriptions_and_tooltips(page, live_server, kb_site):
+    from playwright.sync_api import expect
+
+    path, descriptions = _chart_page(kb_site[1])
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.goto(f"{live_server}{path}")
+    drawn = page.locator("figure.gp-chart [role=graphics-document]")
+    expect(drawn).to_have_count(3)
+    expect(page.locator("figure.gp-chart svg.marks")).to_have_count(3)
+    # Each drawing is announced by the chart's own description.
+    labels = [drawn.nth(i).get_attribute("aria-label") for i in range(3)]
+    assert labels == descriptions
+    # The page fetched nothing but itself: the Vega libraries are inline.
+    assert requests == [f"{live_server}{path}"]
+    # Hovering a bar names its unit; the hostile name is shown as text and runs nothing.
+    bar = page.locator("figure.gp-chart").nth(2).locator("path[aria-roledescription='bar']")
+    expect(bar).to_have_count(3)
+    bar.nth(1).hover()
+    tooltip = page.locator("#vg-tooltip-element")
+    expect(tooltip).to_contain_text("onerror")
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("figure.gp-chart img, #vg-tooltip-element img").count() == 0
+    assert HOSTILE_UNIT in page.locator("figure.gp-chart").nth(2).inner_text()
+    assert page.dialogs == []
+    assert console == [], "no warning or error from the Vega libraries"

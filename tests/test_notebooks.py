@@ -85,12 +85,14 @@ def test_the_review_runs_and_reads_well(batch, notebook):
                     assert line not in page
     assert 'class="jp-CodeMirrorEditor' not in page and 'class="highlight' not in page
     assert FINDINGS_MIME not in page
-    assert "data:image/png;base64," in page, "charts are embedded"
-    assert "&lt;Figure size" not in page, "every chart renders as a picture, not its repr"
+    assert '<figure class="gp-chart">' in page, "charts are in the page"
+    assert page.count('<script type="module">') == 1, "the Vega libraries, once"
+    assert "<script src=" not in page and "https://cdn" not in page, "nothing from the network"
+    assert "&lt;Chart: " not in page, "every chart is drawn, not shown as its repr"
     assert "Warning:" not in page, "library warnings stay in the .ipynb, not the reader's page"
     assert "...</td>" not in page, "reasons are shown whole"
     assert "No description has been provided" not in page, "every chart has its own alt text"
-    assert 'alt="Chart: ' in page
+    assert "<noscript><p>Chart: " in page
     assert "Traceback" not in page
 
 

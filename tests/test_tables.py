@@ -94,9 +94,13 @@ def test_mark_units_names_them_on_the_funnel(london):
 
     rates = london.rates("crime_total").query("period == '2023-12'")
     df = funnel(rates, kind="rate", multiplier=1000)
-    fig = mark_units(funnel_plot(df), df, ["camden", "sutton"], london)
-    texts = {t.get_text() for t in fig.axes[0].texts}
-    assert {"Camden", "Sutton"} <= texts
+    chart = mark_units(funnel_plot(df), df, ["camden", "sutton"], london)
+    marked = chart.data(len(chart.spec["layer"]) - 1).to_dict("records")
+    assert {m["name"] for m in marked} == {"Camden", "Sutton"}
+    camden = df.set_index("unit").loc["camden"]
+    ring = next(m for m in marked if m["name"] == "Camden")
+    assert ring["x"] == pytest.approx(camden["denominator"], rel=1e-9)
+    assert ring["y"] == pytest.approx(camden["value"], rel=1e-9)
 
 
 def test_cells_are_left_aligned_over_the_lab_template():

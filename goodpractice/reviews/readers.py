@@ -160,18 +160,13 @@ def units_with_every_indicator(found: pd.DataFrame, n_indicators: int) -> list[s
     return sorted(counts[counts >= n_indicators].index)
 
 
-def mark_units(fig: Any, funnel_df: pd.DataFrame, units: Iterable[str], panel: Panel) -> Any:
-    """Ring and name `units` on a :func:`goodpractice.plots.funnel_plot` figure (e.g. a cluster's
-    members, which the funnel names only when they are outliers). Returns the figure."""
-    from goodpractice.plots import legend_outside  # matplotlib only where a chart is drawn
+def mark_units(chart: Any, funnel_df: pd.DataFrame, units: Iterable[str], panel: Panel) -> Any:
+    """Ring and name `units` on a :func:`goodpractice.plots.funnel_plot` chart (e.g. the unit a
+    review is about, or a cluster's members, which the funnel names only when they are
+    outliers). Returns the chart."""
+    from goodpractice.plots import mark_points
 
-    ax = fig.axes[0]
     names = unit_names(panel)
     rows = funnel_df[funnel_df["unit"].isin(list(units))]
-    ax.scatter(rows["denominator"], rows["value"], s=90, facecolors="none", edgecolors="black",
-               linewidths=1.2, zorder=4, label="this review's units")
-    for r in rows.itertuples(index=False):
-        ax.annotate(names.get(r.unit, r.unit), (r.denominator, r.value), xytext=(6, -10),
-                    textcoords="offset points", fontsize=8, fontweight="bold")
-    legend_outside(ax)
-    return fig
+    return mark_points(chart, rows, "denominator", "value",
+                       [names.get(u, u) for u in rows["unit"]])

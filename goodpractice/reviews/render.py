@@ -2,13 +2,18 @@
 
 One ``nbconvert.HTMLExporter`` per process is built on first use and reused: it costs about a
 second to build and some 15 ms a notebook afterwards (the ``jupyter nbconvert`` command pays the
-start-up for every file). Charts are embedded as data URIs, so a page is one self-contained file.
+start-up for every file). A page is one self-contained file that fetches nothing: charts are
+Vega-Lite specifications drawn in the reader's browser by the Vega libraries, which a page with
+charts carries inline (:func:`chart_bundle`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 import os
+import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,97 @@ LEVEL_NAMES = {
 
 _EXPORTER = None
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# As goodpractice.plots (not imported: it would pull pandas and the analyses into the renderer).
+VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+VEGALITE_VERSION = "6.4"
+
+# Draws every chart of a page; vl-convert's bundle provides vegaEmbed. SVG, so text stays text
+# (searchable, sharp when printed) and the description becomes the drawing's aria-label. The
+# menu exports PNG / SVG only: 'editor' would open the online Vega editor. The specifications
+# name Vega-Lite 5 (what JupyterLab draws); they are valid Vega-Lite 6 too (tested), which is
+# what the bundle's Vega 6 runs without a version warning, hence $schema is dropped here.
+_CHART_LOADER = """
+for (const figure of document.querySelectorAll("figure.gp-chart")) {
+  const {$schema, ...spec} = JSON.parse(figure.querySelector("script.gp-chart-spec").textContent);
+  vegaEmbed(figure.querySelector(".gp-chart-view"), spec, {
+    mode: "vega-lite",
+    renderer: "svg",
+    actions: {export: true, source: false, compiled: false, editor: false},
+  }).catch((error) => {
+    figure.querySelector(".gp-chart-view").textContent =
+      "This chart could not be drawn (" + error + "): " + (spec.description || "");
+  });
+}
+"""
+_BUNDLE: str | None = None
+
+
+def _cache_folder() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "goodpractice"
+
+
+def chart_bundle() -> str:
+    """The Vega, Vega-Lite and Vega-Embed libraries and the page's chart loader as one JavaScript
+    module (about 0.9 MB), built offline by vl-convert.
+
+    Building it takes about 1.3 s, so it is kept in memory and in the user's cache folder
+    (``$XDG_CACHE_HOME/goodpractice``, as matplotlib keeps its font cache), keyed by the
+    vl-convert release and the loader; a folder that cannot be written only costs the rebuild.
+    """
+    global _BUNDLE
+    if _BUNDLE is not None:
+        return _BUNDLE
+    from importlib.metadata import version
+
+    key = hashlib.sha256(
+        f"{version('vl-convert-python')}|{VEGALITE_VERSION}|{_CHART_LOADER}".encode()
+    ).hexdigest()[:16]
+    path = _cache_folder() / f"vega-bundle-{key}.js"
+    try:
+        _BUNDLE = path.read_text(encoding="utf-8")
+        return _BUNDLE
+    except OSError:
+        pass
+    import vl_convert as vlc
+
+    bundle = vlc.javascript_bundle(_CHART_LOADER, vl_version=VEGALITE_VERSION)
+    if "</script" in bundle.lower():  # would end the page's <script> element early
+        raise RuntimeError("the Vega bundle contains '</script': it cannot be inlined in a page")
+    _BUNDLE = bundle
+    try:  # atomically: concurrent workers may build it at the same time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
+                                         suffix=".partial", delete=False) as tmp:
+            tmp.write(_BUNDLE)
+        os.replace(tmp.name, path)
+    except OSError:
+        pass
+    return _BUNDLE
+
+
+def _chart_json(spec: Any) -> str:
+    """A chart specification as JSON that cannot end its <script> element or open a comment:
+    '<', '>' and '&' are written as JSON escapes, so unit names or titles from a data file stay
+    data."""
+    text = json.dumps(spec, ensure_ascii=False, allow_nan=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def chart_figure(spec: dict[str, Any]) -> str:
+    """The HTML of one chart on a review page: a <figure> holding the specification, drawn by the
+    page's chart loader; without JavaScript it shows the chart's description."""
+    description = html.escape(str(spec.get("description") or "Chart"))
+    return (
+        '<figure class="gp-chart">\n<div class="gp-chart-view"></div>\n'
+        f'<script type="application/json" class="gp-chart-spec">{_chart_json(spec)}</script>\n'
+        f"<noscript><p>{description}</p></noscript>\n</figure>"
+    )
+
+
+def _has_charts(nb: Any) -> bool:
+    return any(VEGALITE_MIME in (o.get("data") or {})
+               for c in nb.cells if c.get("cell_type") == "code" for o in c.get("outputs", []))
 
 
 def _exporter():
@@ -56,9 +152,12 @@ def _exporter():
                         if not is_findings_output(o)
                         and not (o.get("output_type") == "stream" and o.get("name") == "stderr")
                     ]
+                    for o in cell.outputs:  # a chart becomes its figure (chart_figure)
+                        if VEGALITE_MIME in (o.get("data") or {}):
+                            o["data"] = {"text/html": chart_figure(o["data"][VEGALITE_MIME])}
                 return cell, resources
 
-        # 'review' is the lab template with each chart's description as its alt text.
+        # 'review': the lab template without network scripts, with the pages' chart loader.
         exporter = HTMLExporter(
             template_name="review",
             extra_template_basedirs=[str(TEMPLATES)],
@@ -82,7 +181,10 @@ def render_html(nb: Any, title: str = "") -> str:
         nb = nbformat.read(nb, as_version=4)
     elif not isinstance(nb, nbformat.NotebookNode):
         nb = nbformat.from_dict(nb)
-    body, _ = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title or "Review"}})
+    resources: dict[str, Any] = {"metadata": {"name": title or "Review"}}
+    if _has_charts(nb):
+        resources["chart_bundle"] = chart_bundle()
+    body, _ = _exporter().from_notebook_node(nb, resources=resources)
     return body
 
 
