@@ -695,14 +695,14 @@ RANK_WINDOW = 5000
 _TITLE_COLUMNS = {"practices": "{title tags}"}
 
 
-def _windowed_hits(fts: str, match: str, limit: str, snippet: str) -> str:
-    # `rowid >= cut` is answered by FTS5 itself (a range on its doclists), so bm25 runs on the
-    # window only; the cut is the RANK_WINDOW-th newest match (rowids grow as rows are added).
+def _windowed_hits(fts: str, match: str, limit: str) -> str:
+    # One pass over the newest RANK_WINDOW matches (FTS5 walks its doclists newest first and
+    # stops there), bm25 computed for those rows only, then the best `limit` of them; ties go to
+    # the newer practice. Finding the window's first rowid, then matching again from it, cost a
+    # second walk of the doclists: two common words took 30 ms instead of 18 (100,000 rows).
     return (
-        f"SELECT rowid, rank, {snippet} AS snippet FROM [{fts}] WHERE [{fts}] MATCH {match} "
-        f"AND rowid >= (SELECT coalesce(min(rowid), 0) FROM (SELECT rowid FROM [{fts}] "
-        f"WHERE [{fts}] MATCH {match} ORDER BY rowid DESC LIMIT {RANK_WINDOW})) "
-        f"ORDER BY rank LIMIT {limit}"
+        f"SELECT rowid, rank FROM (SELECT rowid, rank FROM [{fts}] WHERE [{fts}] MATCH {match} "
+        f"ORDER BY rowid DESC LIMIT {RANK_WINDOW}) ORDER BY rank, rowid DESC LIMIT {limit}"
     )
 
 
@@ -743,15 +743,19 @@ def search(
         )
     else:
         titled = f"'{_TITLE_COLUMNS[table]} : (' || :m || ')'"
+        # The snippet, for the rows shown only: the same match again, on one rowid each.
+        snip = (f"(SELECT {snippet} FROM [{fts}] WHERE [{fts}] MATCH "
+                f"CASE hits.tier WHEN 0 THEN {titled} ELSE :m END AND rowid = hits.rowid)")
         sql = (
-            f"WITH titled AS ({_windowed_hits(fts, titled, ':limit', snippet)}), "
-            f"anywhere AS ({_windowed_hits(fts, ':m', ':limit', snippet)}), "
-            f"hits AS (SELECT rowid, 0 AS tier, rank, snippet FROM titled UNION ALL "
-            f"SELECT rowid, 1, rank, snippet FROM anywhere "
+            f"WITH titled AS ({_windowed_hits(fts, titled, ':limit')}), "
+            f"anywhere AS ({_windowed_hits(fts, ':m', ':limit')}), "
+            f"hits AS (SELECT rowid, 0 AS tier, rank FROM titled UNION ALL "
+            f"SELECT rowid, 1, rank FROM anywhere "
             f"WHERE rowid NOT IN (SELECT rowid FROM titled)) "
-            f"SELECT {select}, hits.snippet, CASE hits.tier WHEN 0 THEN 'title or tags' "
+            f"SELECT {select}, {snip} AS snippet, CASE hits.tier WHEN 0 THEN 'title or tags' "
             f"ELSE 'text' END AS matched_in, hits.rank FROM hits JOIN [{table}] t "
-            f"ON t.rowid = hits.rowid ORDER BY hits.tier, hits.rank LIMIT :limit"
+            f"ON t.rowid = hits.rowid ORDER BY hits.tier, hits.rank, hits.rowid DESC "
+            f"LIMIT :limit"
         )
     cur = db.conn.execute(sql, {"m": match, "limit": limit})
     return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
