@@ -18,6 +18,7 @@ import copy
 import json
 import math
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,12 @@ def _chart(title: str, xlabel: str, ylabel: str, layers: list[dict[str, Any]],
     return Chart(spec)
 
 
+def _named(units: pd.Series, names: Mapping[str, str] | None) -> pd.Series:
+    """Unit ids as their names where `names` knows them, as text."""
+    text = units.astype(str)
+    return text.map(lambda u: str(names.get(u, u))) if names else text
+
+
 def _need(df: pd.DataFrame, columns: list[str], what: str) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
@@ -188,6 +195,7 @@ def funnel_plot(
     xlabel: str | None = None,
     ylabel: str | None = None,
     label: str = "high_95",
+    names: Mapping[str, str] | None = None,
 ) -> Chart:
     """A funnel plot: each unit's value against its denominator, with 95% and 99.8% limits.
 
@@ -195,6 +203,7 @@ def funnel_plot(
     come from the run's settings in ``funnel_df.attrs`` (:func:`funnel_curve`). Units flagged at
     least as far out as `label` (``high_95`` names every 95% outlier, ``high_998`` only 99.8%
     ones, ``none`` none) are named on the chart; every dot names its unit when hovered.
+    `names` maps unit ids to the names shown (e.g. ``unit_names(panel)``); ids otherwise.
     :func:`mark_units` rings and names chosen units.
 
         >>> chart = funnel_plot(funnel(df))  # doctest: +SKIP
@@ -214,7 +223,7 @@ def funnel_plot(
     # page. One wide row per denominator; the chart folds it into its five lines.
     keep = np.unique(np.linspace(0, len(curves) - 1, min(len(curves), 80)).round().astype(int))
     parts = ["target", "upper_95", "lower_95", "upper_998", "lower_998"]
-    names = [target_name, "95% limits", "99.8% limits"]
+    limit_names = [target_name, "95% limits", "99.8% limits"]
     line_of = (f"datum.part == 'target' ? {json.dumps(target_name)} : "
                "indexof(datum.part, '998') >= 0 ? '99.8% limits' : '95% limits'")
     limits = {
@@ -226,9 +235,9 @@ def funnel_plot(
             "x": {"field": "denominator", "type": "quantitative"},
             "y": {"field": "value", "type": "quantitative"},
             "detail": {"field": "part"},
-            "color": _colour("line", names, ["#000000", "#2e86c1", "#c0392b"], "Funnel"),
+            "color": _colour("line", limit_names, ["#000000", "#2e86c1", "#c0392b"], "Funnel"),
             "strokeDash": {"field": "line", "type": "nominal", "legend": None,
-                           "scale": {"domain": names, "range": [[1, 0], [5, 3], [1, 0]]}},
+                           "scale": {"domain": limit_names, "range": [[1, 0], [5, 3], [1, 0]]}},
         },
     }
 
@@ -237,7 +246,7 @@ def funnel_plot(
     flag_name = {f: f"{f.replace('_', ' ')} ({counts.get(f, 0)})" for f in FLAG_COLOURS}
     cols = [c for c in ("unit", "denominator", "value", "flag", "z") if c in funnel_df.columns]
     points_df = funnel_df[cols].assign(
-        unit=funnel_df["unit"].astype(str), flag_label=funnel_df["flag"].map(flag_name))
+        unit=_named(funnel_df["unit"], names), flag_label=funnel_df["flag"].map(flag_name))
     tooltip = [{"field": "unit", "title": "Unit"},
                {"field": "value", "type": "quantitative", "title": "Value", "format": ".4~g"},
                {"field": "denominator", "type": "quantitative", "title": "Denominator",
@@ -386,12 +395,14 @@ def peer_bars(
     title: str | None = None,
     xlabel: str = "Value",
     ylabel: str = "Unit",
+    names: Mapping[str, str] | None = None,
 ) -> Chart:
     """Horizontal bars of each unit's value, coloured by its verdict against its peers.
 
     `data` is a :func:`compare` result for one indicator and period (or a Series / DataFrame of
     unit and value). With `unit`, only that unit and its peers are shown, with the peer-group
-    and national averages as lines; otherwise every unit, sorted.
+    and national averages as lines; otherwise every unit, sorted. `names` maps unit ids to the
+    names shown (e.g. ``unit_names(panel)``); ids otherwise.
 
         >>> chart = peer_bars(compare(panel, "crime_burglary", "2024-01"), unit="camden")  # doctest: +SKIP
     """
@@ -416,7 +427,7 @@ def peer_bars(
     rows = rows.sort_values("value", ascending=False)
     has_verdict = "peer_verdict" in rows.columns
     bar_df = pd.DataFrame({
-        "unit": rows["unit"].astype(str).to_numpy(), "value": rows["value"].to_numpy(),
+        "unit": _named(rows["unit"], names).to_numpy(), "value": rows["value"].to_numpy(),
         "verdict": [f"vs peers: {v.replace('_', ' ')}" for v in
                     (rows["peer_verdict"].fillna("similar") if has_verdict
                      else ["similar"] * len(rows))],
@@ -444,30 +455,31 @@ def peer_bars(
         },
     }
     layers = [bars]
+    shown = _named(pd.Series([unit]), names).iloc[0] if unit is not None else ""
     refs = []
     if focus is not None and "peer_value" in rows.columns and np.isfinite(focus["peer_value"]):
-        refs.append((f"{unit}'s peer average ({float(focus['peer_value']):.3g})",
+        refs.append((f"{shown}'s peer average ({float(focus['peer_value']):.3g})",
                      float(focus["peer_value"]), "#000000", [5, 3]))
     if "national_value" in rows.columns and len(rows) and np.isfinite(rows["national_value"].iloc[0]):
         nv = float(rows["national_value"].iloc[0])
         refs.append((f"National average ({nv:.3g})", nv, "#c0392b", [2, 2]))
     if refs:
-        names = [r[0] for r in refs]
+        ref_names = [r[0] for r in refs]
         layers.append({
             "data": _data(pd.DataFrame({"line": [r[0] for r in refs],
                                         "value": [r[1] for r in refs]})),
             "mark": {"type": "rule", "strokeWidth": 1.5},
             "encoding": {
                 "x": {"field": "value", "type": "quantitative"},
-                "color": _colour("line", names, [r[2] for r in refs], "Averages"),
+                "color": _colour("line", ref_names, [r[2] for r in refs], "Averages"),
                 "strokeDash": {"field": "line", "type": "nominal", "legend": None,
-                               "scale": {"domain": names, "range": [r[3] for r in refs]}},
+                               "scale": {"domain": ref_names, "range": [r[3] for r in refs]}},
                 "tooltip": [{"field": "line", "title": "Line"}],
             },
         })
     ind = f" - {data['indicator'].iloc[0]}" if "indicator" in data.columns else ""
     per = f", {data['period'].iloc[0]}" if "period" in data.columns else ""
-    default = (f"{unit} and its most similar peers{ind}{per}" if unit
+    default = (f"{shown} and its most similar peers{ind}{per}" if unit
                else f"All units{ind}{per}")
     return _chart(title or default, xlabel, ylabel, layers, height=max(60, 20 * len(bar_df)),
                   resolve={"scale": {"color": "independent"},

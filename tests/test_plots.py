@@ -216,3 +216,23 @@ def test_every_review_chart_compiles_and_draws(dataset):
         picture = svg(chart)
         assert picture.startswith("<svg") and "<text" in picture
     assert names[longest] in drawn_texts(svg(charts[0]))
+
+
+def test_charts_show_names_instead_of_ids(london):
+    from goodpractice.reviews.readers import unit_names
+
+    names = unit_names(london)
+    c = compare(london, "crime_burglary", "2024-01")
+    bars = peer_bars(c, unit="kensington_and_chelsea", names=names)
+    shown = {b["unit"] for b in rows(bars, "bar")}
+    assert "Kensington and Chelsea" in shown and "kensington_and_chelsea" not in shown
+    assert bars.spec["title"]["text"].startswith("Kensington and Chelsea and its most similar")
+    assert any("Kensington and Chelsea's peer average" in label for label in legend_labels(bars))
+    # The outlined bar is still the unit's own.
+    assert [b["unit"] for b in rows(bars, "bar") if b["this_unit"]] == ["Kensington and Chelsea"]
+    r = london.rates("crime_burglary")
+    f = funnel(r[r["period"] == "2024-01"], kind="rate", multiplier=1000)
+    chart = funnel_plot(f, names=names)
+    assert {p["unit"] for p in rows(chart, "circle")} == set(names[u] for u in f["unit"])
+    assert {t["unit"] for t in rows(chart, "text")} <= set(names.values())
+    assert "Kensington and Chelsea" in drawn_texts(svg(bars))
