@@ -197,3 +197,61 @@ def test_review_charts_draw_offline_with_descriptions_and_tooltips(page, live_se
     assert HOSTILE_UNIT in page.locator("figure.gp-chart").nth(2).inner_text()
     assert page.dialogs == []
     assert console == [], "no warning or error from the Vega libraries"
+
+
+def test_an_analyst_opens_a_review_in_jupyterlab_and_its_charts_draw(page, tmp_path):
+    # `make lab`: JupyterLab on loopback with the project's kernel; a review's charts are Vega-Lite
+    # outputs that JupyterLab draws itself.
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import nbformat
+    import pandas as pd
+
+    from goodpractice.plots import peer_bars, spc_chart
+    from goodpractice.spc import xmr
+
+    charts = [spc_chart(xmr([5.0, 6, 5, 7, 6, 5, 8, 6, 5, 6]), title="Run chart"),
+              peer_bars(pd.Series([3.0, 2.0, 1.0], index=["a", "b", "c"]), title="Bars")]
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "goodpractice", "display_name": "goodpractice",
+                                 "language": "python"}
+    for chart in charts:
+        cell = nbformat.v4.new_code_cell("display(chart)")
+        cell.outputs = [nbformat.v4.new_output("display_data", data=chart._repr_mimebundle_())]
+        nb.cells.append(cell)
+    nbformat.write(nb, tmp_path / "review.ipynb")
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    lab = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--notebook-dir={tmp_path}", "--allow-root", "--IdentityProvider.token=lab-test"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token=lab-test", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "JupyterLab did not start"
+                time.sleep(0.5)
+        page.goto(f"{base}/lab/tree/review.ipynb?token=lab-test")
+        page.wait_for_selector(".jp-Notebook", timeout=60_000)
+        page.wait_for_selector(".vega-embed canvas.marks", timeout=60_000)
+        drawn = page.locator(".vega-embed [role=graphics-document]")
+        assert [drawn.nth(i).get_attribute("aria-label") for i in range(drawn.count())] == \
+            [c.alt_text() for c in charts]
+        widths = page.locator(".vega-embed canvas.marks").evaluate_all("cs => cs.map(c => c.width)")
+        assert len(widths) == 2 and min(widths) > 400, widths
+        assert page.locator(".jp-Toolbar-kernelName, .jp-KernelName").first.inner_text().strip() \
+            == "goodpractice"
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
