@@ -117,7 +117,7 @@ def _data(df: pd.DataFrame) -> dict[str, Any]:
 
     A review draws ten charts; as a list of row objects their data made every step that copies
     or writes the notebook (the kernel's message, papermill, nbconvert) walk thousands of small
-    JSON objects, a quarter of a review's time. One string per layer costs next to nothing.
+    JSON objects: 0.15-0.25 s of a 1.9 s review. One string per layer costs next to nothing.
     Missing numbers and infinities are empty cells, which Vega reads as null; booleans are 1/0.
     """
     out = df.copy()
