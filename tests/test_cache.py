@@ -305,15 +305,17 @@ def _outputs(nb_path: Path) -> list[list[str]]:
         if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []) \
                 or "injected-parameters" in cell.metadata.get("tags", []):
             continue
-        texts = []
+        texts, streams = [], {}
         for o in cell.get("outputs", []):
             if o.get("output_type") == "stream":  # the kernel's own file names differ
-                texts.append(re.sub(r"ipykernel_\d+/\d+\.py", "<cell>", o["text"]))
+                # How a stream is cut into outputs depends on when the kernel flushed it.
+                streams[o["name"]] = streams.get(o["name"], "") + re.sub(
+                    r"ipykernel_\d+/\d+\.py", "<cell>", o["text"])
             for mime in ("text/plain", "text/html", "text/markdown",
                          "application/vnd.goodpractice.findings+json"):
                 if mime in o.get("data", {}):
                     texts.append(json.dumps(o["data"][mime], sort_keys=True))
-        cells.append(texts)
+        cells.append(texts + [f"{name}: {text}" for name, text in sorted(streams.items())])
     return cells
 
 
