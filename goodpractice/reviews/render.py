@@ -18,6 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from goodpractice.plots import VEGALITE_MIME, VEGALITE_VERSION
 from goodpractice.reviews.findings import is_findings_output
 
 #: Scrutiny level of each shipped notebook (DESIGN section 1); a notebook may set its own in
@@ -39,9 +40,6 @@ LEVEL_NAMES = {
 
 _EXPORTER = None
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-# As goodpractice.plots (not imported: it would pull pandas and the analyses into the renderer).
-VEGALITE_MIME = "application/vnd.vegalite.v5+json"
-VEGALITE_VERSION = "6.4"
 
 # Draws every chart of a page; vl-convert's bundle provides vegaEmbed. SVG, so text stays text
 # (searchable, sharp when printed) and the description becomes the drawing's aria-label. The

@@ -33,6 +33,7 @@ shared results in ``OUT/.cache``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -173,12 +174,14 @@ def plan(
 # The worker side (runs in another process, maybe another machine)
 
 
+@functools.cache
 def _save_once_engine() -> str:
     """A papermill engine that writes the executed notebook once, at the end, failed or not.
 
-    papermill's own engine rewrites the whole notebook, charts and all, before and after every
-    cell so that a long run can be watched: 0.2-0.3 s of a unit review. Only the final copy is
-    read here; a cell that times out or a kernel that dies still leaves the cells run so far.
+    papermill's own engine rewrites the whole notebook before and after every cell so that a
+    long run can be watched: 0.2-0.3 s of a unit review. Only the final copy is read here.
+    papermill writes it after a run, and after a cell's error; this engine writes it when the
+    run itself fails (a cell timed out, the kernel died), so the cells run so far are kept.
     """
     from papermill.engines import NBClientEngine, papermill_engines
     from papermill.iorw import write_ipynb
@@ -188,9 +191,10 @@ def _save_once_engine() -> str:
         def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
             try:
                 return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
-            finally:  # papermill's manager fills `nb` in place
+            except BaseException:  # papermill's manager has filled `nb` in place
                 if output_path:
                     write_ipynb(nb, output_path)
+                raise
 
     papermill_engines.register("goodpractice-save-once", SaveOnceEngine)
     return "goodpractice-save-once"
