@@ -94,6 +94,17 @@ def _run(name: str, code: str, panel_key: tuple | None, args: tuple, kwargs: dic
     return pickle.dumps((result, notes), protocol=pickle.HIGHEST_PROTOCOL)
 
 
+def _replayed(stored: bytes) -> Any:
+    """The result of a stored call, its warnings issued again (hit or miss alike)."""
+    result, notes = pickle.loads(stored)
+    for message, category, filename, lineno in notes:
+        if filename == __file__:  # meant for the caller of the cached function (stacklevel=2)
+            warnings.warn(message, category, stacklevel=3)
+        else:
+            warnings.warn_explicit(message, category, filename, lineno)
+    return result
+
+
 @functools.lru_cache(maxsize=8)
 def _memorised(location: str) -> Callable[..., Any]:
     from joblib import Memory
@@ -135,14 +146,7 @@ def cached(func: F, location: str | os.PathLike | None = None) -> F:
                 return func(*args, **kwargs)
             panel, rest = args[0], args[1:]
         run = _memorised(str(folder))
-        result, notes = pickle.loads(run(name, code_version(), key, rest, kwargs, func=func,
-                                         panel=panel))
-        for message, category, filename, lineno in notes:
-            if filename == __file__:  # meant for the function's caller (stacklevel=2): ours
-                warnings.warn(message, category, stacklevel=2)
-            else:
-                warnings.warn_explicit(message, category, filename, lineno)
-        return result
+        return _replayed(run(name, code_version(), key, rest, kwargs, func=func, panel=panel))
 
     wrapper.uncached = func  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
@@ -180,11 +184,8 @@ def read_panel_cached(path: str | os.PathLike, frequency: str | None = None,
         return read_panel(source, frequency)
     run = _memorised(str(folder))
     key = (str(source.resolve()), _folder_digest(source), frequency)
-    result, notes = pickle.loads(run("goodpractice.panel.read_panel", code_version(), None, key,
-                                     {}, func=_read_panel, panel=None))
-    for message, category, filename, lineno in notes:
-        warnings.warn_explicit(message, category, filename, lineno)
-    return result
+    return _replayed(run("goodpractice.panel.read_panel", code_version(), None, key, {},
+                         func=_read_panel, panel=None))
 
 
 def clear(location: str | os.PathLike | None = None) -> None:
