@@ -13,7 +13,6 @@ import hashlib
 import html
 import json
 import os
-import tempfile
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -95,12 +94,10 @@ def chart_bundle() -> str:
     if "</script" in bundle.lower():  # would end the page's <script> element early
         raise RuntimeError("the Vega bundle contains '</script': it cannot be inlined in a page")
     _BUNDLE = bundle
-    try:  # atomically: concurrent workers may build it at the same time
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent,
-                                         suffix=".partial", delete=False) as tmp:
-            tmp.write(_BUNDLE)
-        os.replace(tmp.name, path)
+    from goodpractice.reviews.runner import atomic_write  # (runner imports this module)
+
+    try:  # concurrent workers may build it at the same time: each replaces the file whole
+        atomic_write(path, bundle)
     except OSError:
         pass
     return _BUNDLE
