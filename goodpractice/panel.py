@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from goodpractice.errors import PanelFormatError
 from goodpractice.periods import infer_frequency, period_problem
@@ -395,6 +394,8 @@ def _choice(df: pd.DataFrame, file: str, column: str, choices: tuple[str, ...]) 
 
 
 def _read_model(path: Path) -> dict[str, dict[str, Any]]:
+    import yaml  # here, not at the top: a review kernel gets its panel from the cache, no YAML
+
     file = path.name
     try:
         text, _ = _read_text(path)

@@ -281,7 +281,7 @@ def test_open_dataset_in_a_batch_reads_the_example_through_the_cache(tmp_path, m
 def test_import_goodpractice_stays_light():
     code = ("import sys, goodpractice, goodpractice.cache, goodpractice.reviews; "
             "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'sklearn', 'vl_convert', "
-            "'statsmodels', 'pyfixest', 'joblib') if m in sys.modules))")
+            "'statsmodels', 'pyfixest', 'joblib', 'yaml') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr

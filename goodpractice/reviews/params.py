@@ -34,7 +34,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from goodpractice.errors import GoodPracticeError, ParameterError
 
@@ -384,6 +383,8 @@ def load_parameter_file(
     >>> len(specs)  # doctest: +SKIP
     43
     """
+    import yaml  # here, not at the top: review kernels import this package and read no YAML
+
     path = Path(path)
     where = str(path)
     if not path.is_file():
