@@ -2,13 +2,22 @@
 
 Forty-three unit reviews of one period all need the same ``classify``, ``compare``,
 ``candidate_findings`` ... over every unit, and each then keeps its own unit's rows. With a cache
-folder set, :func:`cached` remembers such results on disk (``joblib.Memory``), keyed by
+folder set, :func:`cached` remembers such results on disk, one pickle file a call, named by a
+SHA-256 of
 
 * the function's module and name,
 * the panel's ``name``, ``vintage`` (a hash of its data) and ``frequency``,
-* every other argument (hashed by value with ``joblib.hash``: DataFrames, lists, dicts ...),
+* every other argument, by value (DataFrames with their ``attrs``, lists, dicts ...: their
+  pickle),
 * the code: a hash of the package's source files and the versions of the numerical libraries
   the results depend on, so that a changed analysis never serves an old result.
+
+Equal pickles mean equal arguments, so a hit is always the right result; two equal arguments
+that pickle differently (a frame with another memory layout) only cost a second computation.
+Why not ``joblib.Memory``, which this module used first: in a review kernel, where a hit must
+cost next to nothing, importing joblib took 36 ms and its pure-Python argument hashing 45 ms
+(sixteen calls), 8% of a whole trivial notebook; the standard C pickler hashes the same
+arguments in about a millisecond. What joblib added beyond that was the file layout.
 
 The cache is OFF unless a folder is given or ``$GOODPRACTICE_CACHE`` names one: the library's
 functions stay pure, and :func:`cached` then returns the function itself. The review runner sets
@@ -21,9 +30,11 @@ the variable to ``OUT/.cache`` for the kernels of a batch.
 Warnings the function issues while computing are stored with the result and issued again on
 every call, hit or miss, so a review shows the same notes whether or not it computed them.
 
-Concurrency: two processes computing the same key both compute and both write; joblib writes
-each file to a temporary name and renames it into place (``os.replace``), so a reader sees a
-complete result or none, never half of one (tests/test_cache.py runs such a race).
+Concurrency: two processes computing the same key both compute and both write, each to a
+temporary name renamed into place (``os.replace``), so a reader sees a complete result or none,
+never half of one (tests/test_cache.py runs such a race). A file that cannot be read back (a
+crash mid-write on a file system that reorders, a disk error) is a miss: computed and written
+again.
 
 The cache assumes the panel it is given is the one its vintage describes: results of a panel
 whose frames were modified in memory after it was read must not be cached (call the function
@@ -36,6 +47,8 @@ import functools
 import hashlib
 import os
 import pickle
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from importlib import metadata
@@ -80,13 +93,8 @@ def code_version() -> str:
     return h.hexdigest()[:16]
 
 
-def _run(name: str, code: str, panel_key: tuple | None, args: tuple, kwargs: dict,
-         func: Callable[..., Any], panel: Any) -> bytes:
-    # The function joblib memoises: name, code, panel_key, args and kwargs form the key;
-    # `func` and `panel` are ignored by the hash (the panel is represented by panel_key).
-    # The result and its warnings are stored pickled by the standard (C) pickler: joblib reads
-    # its own files with a pure-Python unpickler, which took 30 ms for a panel of text columns
-    # that pickle.loads reads in 1.5 ms; a single bytes object costs joblib nothing to read.
+def _stored_call(func: Callable[..., Any], panel: Any, args: tuple, kwargs: dict) -> bytes:
+    # The result and the warnings it issued, pickled together.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = func(*args, **kwargs) if panel is None else func(panel, *args, **kwargs)
@@ -94,22 +102,47 @@ def _run(name: str, code: str, panel_key: tuple | None, args: tuple, kwargs: dic
     return pickle.dumps((result, notes), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _replayed(stored: bytes) -> Any:
+def _through(folder: Path, name: str, key_parts: tuple, compute: Callable[[], bytes]) -> tuple:
+    """(result, warnings) of the call ``key_parts`` names, read from ``folder/name/`` or
+    computed and stored there."""
+    try:
+        digest = hashlib.sha256(
+            pickle.dumps((code_version(), key_parts), protocol=pickle.HIGHEST_PROTOCOL)
+        ).hexdigest()
+    except (pickle.PicklingError, TypeError, AttributeError):  # an argument pickle cannot key
+        return pickle.loads(compute())
+    path = folder / name / f"{digest}.pkl"
+    try:
+        return pickle.loads(path.read_bytes())
+    except Exception:  # noqa: BLE001 - absent, truncated or unreadable: a miss, rewritten below
+        pass
+    stored = compute()
+    _write_atomically(path, stored)
+    return pickle.loads(stored)  # a fresh copy, as a hit returns
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    # No fsync: a file torn by a crash fails to unpickle, which is a miss.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.partial-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _replayed(stored: tuple) -> Any:
     """The result of a stored call, its warnings issued again (hit or miss alike)."""
-    result, notes = pickle.loads(stored)
+    result, notes = stored
     for message, category, filename, lineno in notes:
         if filename == __file__:  # meant for the caller of the cached function (stacklevel=2)
             warnings.warn(message, category, stacklevel=3)
         else:
             warnings.warn_explicit(message, category, filename, lineno)
     return result
-
-
-@functools.lru_cache(maxsize=8)
-def _memorised(location: str) -> Callable[..., Any]:
-    from joblib import Memory
-
-    return Memory(location, verbose=0).cache(_run, ignore=["func", "panel"])
 
 
 def _panel_key(panel: Any) -> tuple | None:
@@ -145,8 +178,8 @@ def cached(func: F, location: str | os.PathLike | None = None) -> F:
             if key is None:
                 return func(*args, **kwargs)
             panel, rest = args[0], args[1:]
-        run = _memorised(str(folder))
-        return _replayed(run(name, code_version(), key, rest, kwargs, func=func, panel=panel))
+        return _replayed(_through(folder, name, (key, rest, sorted(kwargs.items())),
+                                  lambda: _stored_call(func, panel, rest, kwargs)))
 
     wrapper.uncached = func  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
@@ -182,16 +215,13 @@ def read_panel_cached(path: str | os.PathLike, frequency: str | None = None,
     source = Path(path)
     if folder is None or not source.is_dir():
         return read_panel(source, frequency)
-    run = _memorised(str(folder))
     key = (str(source.resolve()), _folder_digest(source), frequency)
-    return _replayed(run("goodpractice.panel.read_panel", code_version(), None, key, {},
-                         func=_read_panel, panel=None))
+    return _replayed(_through(folder, "goodpractice.panel.read_panel", key,
+                              lambda: _stored_call(_read_panel, None, key, {})))
 
 
 def clear(location: str | os.PathLike | None = None) -> None:
     """Forget every cached result in the folder (``location`` or ``$GOODPRACTICE_CACHE``)."""
     folder = cache_location(location)
     if folder is not None and folder.exists():
-        from joblib import Memory
-
-        Memory(str(folder), verbose=0).clear(warn=False)
+        shutil.rmtree(folder)

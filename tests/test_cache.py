@@ -168,7 +168,7 @@ def test_a_panel_without_vintage_is_not_cached(tmp_path):
     fast(panel)
     fast(panel)
     assert len(CALLS) == 2
-    assert not any(tmp_path.rglob("output.pkl"))
+    assert not any(tmp_path.rglob("*.pkl"))
 
 
 def test_warnings_are_replayed_on_hits(tmp_path):
@@ -180,6 +180,26 @@ def test_warnings_are_replayed_on_hits(tmp_path):
             assert fast(panel) == 3
         assert [str(w.message) for w in caught] == ["a note about small"]
         assert caught[0].category is UserWarning
+
+
+def test_a_torn_file_is_a_miss_and_is_written_again(tmp_path):
+    panel = small_panel()
+    fast = cache.cached(counted, tmp_path)
+    CALLS.clear()
+    first = fast(panel)
+    (stored,) = tmp_path.rglob("*.pkl")
+    stored.write_bytes(stored.read_bytes()[: stored.stat().st_size // 2])  # a crash mid-write
+    assert_same(fast(panel), first)
+    assert len(CALLS) == 2  # computed again ...
+    assert_same(fast(panel), first)
+    assert len(CALLS) == 2  # ... and stored whole: the next call is a hit
+
+
+def test_an_argument_pickle_cannot_key_is_computed_directly(tmp_path):
+    panel = small_panel()
+    fast = cache.cached(lambda p, f: len(p.units) * f(), tmp_path)
+    assert fast(panel, lambda: 2) == 6  # a lambda does not pickle: no key, no file
+    assert not any(tmp_path.rglob("*.pkl"))
 
 
 RACER = textwrap.dedent("""
@@ -229,8 +249,8 @@ def test_concurrent_writers_of_one_key_corrupt_nothing(tmp_path):
     frame, seconds = pickle.loads(p.stdout)
     assert_frame_equal(frame, expected_frame)
     assert seconds < 5.0
-    assert len(list(where.rglob("output.pkl"))) == 1
-    assert not [f for f in where.rglob("*") if f.is_file() and "tmp" in f.name.lower()]
+    assert len(list(where.rglob("*.pkl"))) == 1
+    assert not [f for f in where.rglob("*") if f.is_file() and ".partial-" in f.name]
 
 
 def test_a_panel_read_through_the_cache_equals_it_and_follows_its_files(tmp_path, monkeypatch):
@@ -273,7 +293,7 @@ def test_open_dataset_in_a_batch_reads_the_example_through_the_cache(tmp_path, m
 
     monkeypatch.setenv(cache.ENV, str(tmp_path))
     first = open_dataset("forces")
-    assert list(tmp_path.rglob("output.pkl")), "the panel was cached"
+    assert list(tmp_path.rglob("*.pkl")), "the panel was cached"
     assert_frame_equal(open_dataset("forces").outcomes, first.outcomes)
     assert first.vintage == load_example("forces").vintage
 
@@ -286,6 +306,28 @@ def test_import_goodpractice_stays_light():
                          cwd=REPO, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_a_review_kernel_reading_the_cache_imports_no_batch_machinery(tmp_path):
+    """What the unit review's first cell imports, then a cached read of the panel: neither the
+    runner (concurrent.futures.process), the renderer (nbconvert) nor joblib come with it."""
+    code = textwrap.dedent(f"""
+        import os, sys
+        os.environ["{cache.ENV}"] = {str(tmp_path)!r}
+        from goodpractice.reviews import open_dataset
+        from goodpractice.reviews.readers import readable
+        from goodpractice.reviews.findings import emit_findings
+        from goodpractice.cache import cached
+        open_dataset("forces"); open_dataset("forces")
+        print(sorted(m for m in ("goodpractice.reviews.runner", "goodpractice.reviews.render",
+                                 "concurrent.futures.process", "nbconvert", "joblib")
+                     if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+    assert len(list(tmp_path.rglob("*.pkl"))) == 1
 
 
 def test_funnel_levels_equal_scipy_to_the_last_bit():
@@ -325,7 +367,7 @@ def test_batch_reviews_read_the_same_with_and_without_the_cache(tmp_path):
         "batch": {"unit": ["kent", "durham"]}}
     with_cache = run_batch([spec], tmp_path / "cached", progress=False, max_workers=1)
     assert list(with_cache.status) == ["ok", "ok"], with_cache.error.tolist()
-    assert any((tmp_path / "cached" / ".cache").rglob("output.pkl"))
+    assert any((tmp_path / "cached" / ".cache").rglob("*.pkl"))
     plain = run_batch([{**spec, "batch": {"unit": ["durham"]}}], tmp_path / "plain",
                       progress=False, cache=False)
     assert list(plain.status) == ["ok"], plain.error.tolist()
