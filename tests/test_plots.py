@@ -2,6 +2,7 @@
 marks; the Vega-Lite compiler and renderer (vl-convert, the Vega project's own) accept every
 chart a review draws, and what they draw carries the chart's words."""
 
+import io
 import json
 import re
 
@@ -170,6 +171,29 @@ def test_long_titles_wrap_and_missing_values_are_null():
     assert np.isnan([b["value"] for b in rows(chart, "bar")][-1])
     # Vega reads the empty cell as null: the bar is not drawn, the other three are.
     assert svg(chart).count('aria-roledescription="bar"') == 3
+
+
+def test_layer_data_reads_back_with_pandas_csv_reader():
+    from goodpractice.plots import _data
+
+    df = pd.DataFrame({
+        "unit": ["a,b", 'say "hi"', None, "line\nbreak"],
+        "value": [1.25, np.inf, np.nan, -3e-12],
+        "count": pd.array([1, None, 3, 4], dtype="Int64"),
+        "flag": [True, False, True, False],
+        "maybe": pd.array([True, None, False, True], dtype="boolean"),
+    })
+    data = _data(df)
+    assert data["format"]["parse"] == {"unit": "string", "value": "number", "count": "number",
+                                       "flag": "number", "maybe": "number"}
+    back = pd.read_csv(io.StringIO(data["values"]), keep_default_na=False, na_values=[""])
+    assert back["unit"].tolist()[:2] == ["a,b", 'say "hi"'] and back["unit"].iloc[3] == "line\nbreak"
+    assert pd.isna(back["unit"].iloc[2])  # missing text is an empty cell (null), not "None"
+    assert back["value"].iloc[0] == 1.25 and back["value"].iloc[3] == -3e-12
+    assert back["value"].iloc[1:3].isna().all()  # infinity and NaN: null
+    assert back["count"].isna().tolist() == [False, True, False, False]
+    assert back["flag"].tolist() == [1, 0, 1, 0]
+    assert back["maybe"].isna().tolist() == [False, True, False, False]
 
 
 def test_save_writes_each_format(tmp_path):
