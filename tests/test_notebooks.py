@@ -84,6 +84,10 @@ def test_the_review_runs_and_reads_well(batch, notebook):
                 if line.startswith(("from ", "import ")):
                     assert line not in page
     assert 'class="jp-CodeMirrorEditor' not in page and 'class="highlight' not in page
+    # The notebook's own code is current pandas: no deprecation notes, even in the .ipynb.
+    stderr = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                     for o in c.get("outputs", []) if o.get("name") == "stderr")
+    assert not re.search(r"(Deprecation|Future|Pandas\d)Warning", stderr), stderr
     assert FINDINGS_MIME not in page
     assert '<figure class="gp-chart">' in page, "charts are in the page"
     assert page.count('<script type="module">') == 1, "the Vega libraries, once"
