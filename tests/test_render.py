@@ -52,3 +52,49 @@ def test_an_unwritable_cache_folder_only_costs_the_rebuild(tmp_path, monkeypatch
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     assert "gp-chart-spec" in render.chart_bundle()
     assert blocker.read_text() == "a file where the cache folder would go"
+
+
+def _notebook(outputs):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    nb.cells = [nbformat.v4.new_markdown_cell("# A page"),
+                nbformat.v4.new_code_cell("x", outputs=outputs)]
+    return nb
+
+
+def test_the_page_marks_up_what_nbconvert_did_and_leaves_the_vega_code_alone():
+    """ReviewExporter replaces HTMLExporter's BeautifulSoup pass with two regular expressions:
+    read back with BeautifulSoup, every output area is focusable and every image described,
+    and the Vega bundle, which itself holds an '<img' in its code, is in the page unchanged."""
+    import nbformat
+    from bs4 import BeautifulSoup
+
+    from goodpractice.plots import spc_chart
+    from goodpractice.spc import xmr
+
+    png = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJ"
+           "RU5ErkJggg==")
+    chart = spc_chart(xmr([5, 6, 5, 7, 6, 5, 8, 6, 5, 6]), title="Run chart")
+    outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="printed\n"),
+        nbformat.v4.new_output("display_data", data={"text/html": "<b>html</b>",
+                                                     "text/plain": "html"}),
+        nbformat.v4.new_output("display_data", data={"image/png": png, "text/plain": "img"}),
+        nbformat.v4.new_output("display_data", data={"image/jpeg": png, "text/plain": "jpg"}),
+        nbformat.v4.new_output("display_data", data=chart._repr_mimebundle_()),
+        nbformat.v4.new_output("display_data", data={"text/markdown": "*said*",
+                                                     "text/plain": "said"}),
+    ]
+    page = render.render_html(_notebook(outputs), "A page")
+    soup = BeautifulSoup(page, "html.parser")
+    areas = soup.select("div.jp-OutputArea-output")
+    assert len(areas) == 6 and all(a.get("tabindex") == "0" for a in areas)
+    assert [img.get("alt") for img in soup.select("img")] == [
+        "Chart", "No description has been provided for this image"]
+    bundle = render.chart_bundle()
+    assert "<img" in bundle and bundle in page and page.count(bundle) == 1
+    assert render._BUNDLE_MARK not in page
+    plain = render.render_html(_notebook(outputs[:3]), "No charts")
+    assert '<script type="module">' not in plain and render._BUNDLE_MARK not in plain
