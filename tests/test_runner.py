@@ -108,8 +108,12 @@ def test_a_cell_that_times_out_keeps_the_cells_run_before_it(tmp_path):
     nb = nbformat.read(tmp_path / row["ipynb"], as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and 'label = "slow"' in injected[0].source
+    # The kernel is stopped at once; the cell where it stopped says so, in the page too.
     slept = next(c for c in nb.cells if "time.sleep(sleep_s)" in c.source)
-    assert [o.get("ename") for o in slept.outputs] == ["KeyboardInterrupt"]
+    assert [o.get("ename") for o in slept.outputs] == ["CellTimeoutError"]
+    assert "timed out" in slept.outputs[0]["evalue"]
+    page = (tmp_path / row["html"]).read_text(encoding="utf-8")
+    assert "The review stopped in this cell. CellTimeoutError" in page
 
 
 def _manifest_ok(out: Path) -> int:
