@@ -78,6 +78,7 @@ def test_the_review_runs_and_reads_well(batch, notebook):
         assert re.search(rf"<h[12][^>]*>{re.escape(heading)}", page), heading
     # No code: none of the notebook's code lines appear in the page.
     nb = nbformat.read(out / row["ipynb"], as_version=4)
+    nbformat.validate(nb)  # the kept notebook is valid nbformat 4, for JupyterLab
     for cell in nb.cells:
         if cell.cell_type == "code":
             for line in cell.source.splitlines():
