@@ -117,7 +117,10 @@ def _through(folder: Path, name: str, key_parts: tuple, compute: Callable[[], by
     except Exception:  # noqa: BLE001 - absent, truncated or unreadable: a miss, rewritten below
         pass
     stored = compute()
-    _write_atomically(path, stored)
+    try:
+        _write_atomically(path, stored)
+    except OSError:  # a cache folder that cannot be written only costs the computation
+        pass
     return pickle.loads(stored)  # a fresh copy, as a hit returns
 
 

@@ -195,6 +195,18 @@ def test_a_torn_file_is_a_miss_and_is_written_again(tmp_path):
     assert len(CALLS) == 2  # ... and stored whole: the next call is a hit
 
 
+def test_a_cache_folder_that_cannot_be_written_only_costs_the_computation(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would go")
+    panel = small_panel()
+    CALLS.clear()
+    fast = cache.cached(counted, blocker)
+    assert_same(fast(panel), counted(panel))
+    assert_same(fast(panel), counted(panel))
+    assert len(CALLS) == 4  # every call computed; none failed
+    assert blocker.read_text() == "a file where the cache folder would go"
+
+
 def test_an_argument_pickle_cannot_key_is_computed_directly(tmp_path):
     panel = small_panel()
     fast = cache.cached(lambda p, f: len(p.units) * f(), tmp_path)

@@ -116,6 +116,26 @@ def test_a_cell_that_times_out_keeps_the_cells_run_before_it(tmp_path):
     assert "The review stopped in this cell. CellTimeoutError" in page
 
 
+def test_a_kernel_that_dies_fails_its_review_and_shows_where(tmp_path):
+    nb = nbformat.read(TINY, as_version=4)
+    crash = next(c for c in nb.cells if "if fail:" in c.source)
+    crash.source = "if fail:\n    import os\n    os._exit(1)  # the kernel process dies"
+    dying = tmp_path / "dying.ipynb"
+    nbformat.write(nb, dying)
+    df = run_batch([{"notebook": str(dying), "title": "Dies", "parameters": {"fail": True}},
+                    {"notebook": str(dying), "title": "Lives", "parameters": {"label": "ok"}}],
+                   tmp_path / "out", progress=False)
+    status = df.set_index("title")["status"]
+    assert status["Dies"] == "failed" and status["Lives"] == "ok"
+    row = df.set_index("title").loc["Dies"]
+    assert "DeadKernelError" in row["error"]
+    kept = nbformat.read(tmp_path / "out" / row["ipynb"], as_version=4)
+    died = next(c for c in kept.cells if "os._exit(1)" in c.source)
+    assert [o.get("ename") for o in died.outputs] == ["DeadKernelError"]
+    assert any(c.get("execution_count") for c in kept.cells if c.cell_type == "code"), \
+        "the cells before it ran and are kept"
+
+
 def _manifest_ok(out: Path) -> int:
     try:
         return sum(r["status"] == "ok" for r in read_manifest(out / "reviews").values())
