@@ -268,11 +268,11 @@ def execute_review(job: dict[str, Any]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - kernel died, timed out, no kernelspec...
             status = "failed"
             error = f"{type(exc).__name__}: {exc}"
-        if nb is not None:  # done: papermill's own copy in `dst` is the same notebook
-            pass
-        elif dst.is_file():  # failed: the copy papermill or the engine wrote
+        # Done: `nb` is what papermill returned. Failed: the copy papermill or the engine
+        # wrote, or, failed before either wrote anything, the input with the reason on top.
+        if nb is None and dst.is_file():
             nb = nbformat.read(dst, as_version=4)
-        else:  # failed before papermill wrote anything: keep the input with the reason on top
+        elif nb is None:
             nb = nbformat.reads(job["notebook_text"], as_version=4)
             nb.cells.insert(0, nbformat.v4.new_markdown_cell(
                 f"**This review could not be executed:** `{error}`"
