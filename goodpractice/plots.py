@@ -122,7 +122,7 @@ def _data(df: pd.DataFrame) -> dict[str, Any]:
     JSON objects: 0.15-0.25 s of a 1.9 s review. One string per layer costs next to nothing.
     Missing values and infinities are empty cells, which Vega reads as null; booleans are 1/0.
     The text is written column by column with the csv module: a layer has tens to hundreds of
-    rows, for which ``DataFrame.to_csv`` spent 2.5 ms a layer on its own machinery.
+    rows, for which ``DataFrame.to_csv`` spent 3.6 ms a layer on its own machinery (now 0.6 ms).
     """
     columns, parse = [], {}
     for col in df.columns:

@@ -1,9 +1,9 @@
 """Executed review notebooks -> HTML for reviewers (no code), and the index page of all reviews.
 
 One exporter per process (``nbconvert.HTMLExporter`` less two whole-page passes, see
-``_exporter``) is built on first use and reused: it costs about a second to build and some 15
-ms a review page afterwards (the ``jupyter nbconvert`` command pays the
-start-up for every file). A page is one self-contained file that fetches nothing: charts are
+``_exporter``) is built on first use and reused: it costs about a second to build and some 25 ms
+a unit review page afterwards (the ``jupyter nbconvert`` command pays the start-up for every
+file). A page is one self-contained file that fetches nothing: charts are
 Vega-Lite specifications drawn in the reader's browser by the Vega libraries, which a page with
 charts carries inline (:func:`chart_bundle`).
 """
