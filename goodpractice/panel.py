@@ -106,8 +106,9 @@ class Panel:
 
     def indicator(self, indicator: str) -> dict[str, Any]:
         """The definition of one indicator as a dict; a clear error for an unknown name."""
-        match = self.indicators[self.indicators["indicator"] == indicator]
-        if match.empty:
+        # Positions, not a filtered copy of the table: a review looks indicators up 27 times.
+        hits = (self.indicators["indicator"].to_numpy() == indicator).nonzero()[0]
+        if not len(hits):
             known = ", ".join(self.indicators["indicator"].head(20))
             raise PanelFormatError(
                 f"unknown indicator {indicator!r} in panel {self.name!r}; known: {known}",
@@ -115,7 +116,7 @@ class Panel:
                 column="indicator",
                 value=indicator,
             )
-        return match.iloc[0].to_dict()
+        return self.indicators.iloc[int(hits[0])].to_dict()
 
     def rates(self, indicator: str | None = None) -> pd.DataFrame:
         """Outcomes with their indicator definition and `rate` = numerator / denominator x multiplier."""

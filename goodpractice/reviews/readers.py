@@ -49,7 +49,8 @@ def readable(df: pd.DataFrame, panel: Panel, columns: Iterable[str] | None = Non
         ... # doctest: +SKIP
     """
     out = df[list(columns)].copy() if columns is not None else df.copy()
-    maps = {"unit": unit_names(panel), "peer": unit_names(panel),
+    names = unit_names(panel)
+    maps = {"unit": names, "peer": names,
             "indicator": indicator_labels(panel),
             "element": panel.elements.set_index("element")["label"].astype(str).to_dict()}
     for col, mapping in maps.items():
