@@ -48,12 +48,13 @@ import hashlib
 import os
 import pickle
 import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
+
+from goodpractice.files import atomic_write
 
 #: Environment variable naming the cache folder (unset or empty: no cache).
 ENV = "GOODPRACTICE_CACHE"
@@ -117,24 +118,11 @@ def _through(folder: Path, name: str, key_parts: tuple, compute: Callable[[], by
     except Exception:  # noqa: BLE001 - absent, truncated or unreadable: a miss, rewritten below
         pass
     stored = compute()
-    try:
-        _write_atomically(path, stored)
+    try:  # no fsync: a file torn by a crash fails to unpickle, which is a miss
+        atomic_write(path, stored, durable=False)
     except OSError:  # a cache folder that cannot be written only costs the computation
         pass
     return pickle.loads(stored)  # a fresh copy, as a hit returns
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    # No fsync: a file torn by a crash fails to unpickle, which is a miss.
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.partial-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _replayed(stored: tuple) -> Any:

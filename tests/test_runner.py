@@ -18,8 +18,9 @@ import yaml
 from click.testing import CliRunner
 
 from goodpractice import knowledge
+from goodpractice.files import atomic_write
 from goodpractice.reviews.findings import FINDINGS_MIME, read_findings
-from goodpractice.reviews.runner import atomic_write, read_manifest, run_batch
+from goodpractice.reviews.runner import read_manifest, run_batch
 from goodpractice.reviews_cli import reviews
 
 HERE = Path(__file__).parent

@@ -97,7 +97,7 @@ def chart_bundle() -> str:
     if "</script" in bundle.lower():  # would end the page's <script> element early
         raise RuntimeError("the Vega bundle contains '</script': it cannot be inlined in a page")
     _BUNDLE = bundle
-    from goodpractice.reviews.runner import atomic_write  # (runner imports this module)
+    from goodpractice.files import atomic_write
 
     try:  # concurrent workers may build it at the same time: each replaces the file whole
         atomic_write(path, bundle)

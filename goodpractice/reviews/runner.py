@@ -48,6 +48,7 @@ from typing import Any
 import pandas as pd
 
 from goodpractice.errors import KnowledgeBaseError, ParameterError
+from goodpractice.files import atomic_write, remove_partials
 from goodpractice.reviews.findings import read_findings
 from goodpractice.reviews.params import (
     ReviewSpec,
@@ -61,7 +62,6 @@ from goodpractice.reviews.render import index_html, notebook_level, render_html
 MANIFEST = "manifest.json"
 INDEX = "index.html"
 KERNEL_NAME = "goodpractice"
-_TMP_MARK = ".partial-"
 
 COLUMNS = [
     "review_id", "notebook", "title", "level", "unit", "period", "status", "skipped",
@@ -70,31 +70,7 @@ COLUMNS = [
 
 
 # ---------------------------------------------------------------------------------------------
-# Files
-
-
-def atomic_write(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old file or the whole new one, never
-    half of it: a temporary file in the same folder, flushed to disk, then ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}{_TMP_MARK}", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _clean_partials(folder: Path) -> None:
-    # Left behind only by a process killed between mkstemp and os.replace.
-    if folder.is_dir():
-        for leftover in folder.glob(f"*{_TMP_MARK}*"):
-            leftover.unlink(missing_ok=True)
+# Manifest and index
 
 
 def read_manifest(reviews_dir: str | Path) -> dict[str, dict[str, Any]]:
@@ -415,7 +391,7 @@ lets every review compute its whole-panel results itself (no ``OUT/.cache``).
     reviews_dir = out / "reviews"
     reviews_dir.mkdir(parents=True, exist_ok=True)
     for folder in {(out / r["ipynb"]).parent for r in planned} | {reviews_dir}:
-        _clean_partials(folder)
+        remove_partials(folder)
 
     db = None
     if kb_path:
