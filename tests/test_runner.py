@@ -137,6 +137,21 @@ def test_a_kernel_that_dies_fails_its_review_and_shows_where(tmp_path):
         "the cells before it ran and are kept"
 
 
+def test_batch_kernels_keep_no_ipython_history(tmp_path, monkeypatch):
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))  # the kernels inherit it
+    df = run_batch([{"notebook": TINY, "batch": {"label": ["h1", "h2"]}}], tmp_path / "out",
+                   progress=False)
+    assert list(df.status) == ["ok", "ok"]
+    history = tmp_path / "ipython" / "profile_default" / "history.sqlite"
+    if history.exists():  # IPython may create the file; it must hold no cell of the reviews
+        import sqlite3
+
+        with sqlite3.connect(history) as db:
+            tables = {r[0] for r in db.execute("select name from sqlite_master")}
+            assert "history" not in tables or \
+                db.execute("select count(*) from history").fetchone()[0] == 0
+
+
 def _manifest_ok(out: Path) -> int:
     try:
         return sum(r["status"] == "ok" for r in read_manifest(out / "reviews").values())
