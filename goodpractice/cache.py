@@ -16,7 +16,7 @@ Equal pickles mean equal arguments, so a hit is always the right result; two equ
 that pickle differently (a frame with another memory layout) only cost a second computation.
 Why not ``joblib.Memory``, which this module used first: in a review kernel, where a hit must
 cost next to nothing, importing joblib took 36 ms and its pure-Python argument hashing 45 ms
-(sixteen calls), 8% of a whole trivial notebook; the standard C pickler hashes the same
+(sixteen calls, under cProfile), about 8% of a whole trivial notebook; the standard C pickler hashes the same
 arguments in about a millisecond. What joblib added beyond that was the file layout.
 
 The cache is OFF unless a folder is given or ``$GOODPRACTICE_CACHE`` names one: the library's
@@ -184,13 +184,6 @@ def _folder_digest(folder: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_panel(path: str, digest: str, frequency: str | None) -> Any:
-    # `digest` only keys the cache: the same bytes give the same panel.
-    from goodpractice.panel import read_panel
-
-    return read_panel(path, frequency)
-
-
 def read_panel_cached(path: str | os.PathLike, frequency: str | None = None,
                       location: str | os.PathLike | None = None) -> Any:
     """:func:`goodpractice.panel.read_panel` through the cache folder.
@@ -208,7 +201,7 @@ def read_panel_cached(path: str | os.PathLike, frequency: str | None = None,
         return read_panel(source, frequency)
     key = (str(source.resolve()), _folder_digest(source), frequency)
     return _replayed(_through(folder, "goodpractice.panel.read_panel", key,
-                              lambda: _stored_call(_read_panel, None, key, {})))
+                              lambda: _stored_call(read_panel, None, (source, frequency), {})))
 
 
 def clear(location: str | os.PathLike | None = None) -> None:

@@ -34,7 +34,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-
 from goodpractice.errors import GoodPracticeError, ParameterError
 
 #: Notebooks shipped with the repository (``notebooks/`` beside the package).
