@@ -152,6 +152,57 @@ def test_batch_kernels_keep_no_ipython_history(tmp_path, monkeypatch):
                 db.execute("select count(*) from history").fetchone()[0] == 0
 
 
+def _transport_notebook(tmp_path: Path) -> str:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "goodpractice", "display_name": "goodpractice",
+                              "language": "python"}
+    parameters = nbformat.v4.new_code_cell("n: int = 0  # which review of the batch")
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell(
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "print(app.transport, app.ip)")]
+    path = tmp_path / "transport.ipynb"
+    nbformat.write(nb, path)
+    return str(path)
+
+
+def _kernel_transports(df, out: Path) -> list[tuple[str, str]]:
+    found = []
+    for rel in df["ipynb"]:
+        nb = nbformat.read(out / rel, as_version=4)
+        transport, ip = nb.cells[-1].outputs[0]["text"].split()
+        found.append((transport, ip))
+    return found
+
+
+def test_batch_kernels_talk_over_private_unix_sockets(tmp_path):
+    # Kernels started at once by several workers must not race for TCP ports: jupyter_client
+    # picks free ports, releases them and lets the kernel bind them, and another process can
+    # take one in between (jupyter_client#487, papermill#511): the kernel dies or never answers.
+    # Each batch kernel gets a folder of its own for its sockets instead, removed afterwards.
+    nb = _transport_notebook(tmp_path)
+    df = run_batch([{"notebook": nb, "batch": {"n": [1, 2, 3, 4]}}], tmp_path / "out",
+                   progress=False)
+    assert list(df.status) == ["ok"] * 4
+    found = _kernel_transports(df, tmp_path / "out")
+    assert {t for t, _ in found} == {"ipc"}
+    folders = {Path(ip).parent for _, ip in found}
+    assert len(folders) == 4, "one socket folder per kernel"
+    assert not any(f.exists() for f in folders), "socket folders are removed after each review"
+
+
+def test_batch_kernels_fall_back_to_tcp_when_the_socket_path_is_too_long(tmp_path, monkeypatch):
+    from goodpractice.reviews import runner
+
+    monkeypatch.setattr(runner, "_MAX_SOCKET_PATH", 5)  # no socket path is this short
+    nb = _transport_notebook(tmp_path)
+    df = run_batch([{"notebook": nb, "parameters": {}}], tmp_path / "out", progress=False,
+                   executor=ThreadPoolExecutor(1))
+    assert list(df.status) == ["ok"]
+    assert _kernel_transports(df, tmp_path / "out") == [("tcp", "127.0.0.1")]
+
+
 def _manifest_ok(out: Path) -> int:
     try:
         return sum(r["status"] == "ok" for r in read_manifest(out / "reviews").values())

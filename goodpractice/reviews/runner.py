@@ -150,6 +150,9 @@ def plan(
 # The worker side (runs in another process, maybe another machine)
 
 
+_MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS; '-N' is appended
+
+
 @functools.cache
 def _save_once_engine() -> str:
     """A papermill engine that writes the executed notebook once, at the end, failed or not, and
@@ -166,30 +169,54 @@ def _save_once_engine() -> str:
       down). A review kernel has nothing left to save once its outputs are in (they arrive
       before the kernel reports idle, and its cache writes finish inside the cells), so it is
       killed and its end noticed within 5 ms.
+    * Kernels talk to the worker over Unix sockets in a folder of their own, removed with it
+      whatever happened to the kernel, not over TCP on loopback: jupyter_client picks free TCP ports, releases
+      them and lets the kernel bind them, and a kernel started at the same moment by another
+      worker can take one in between (jupyter_client#487, papermill#511). Three processes
+      each starting 150 kernels on this machine lost that race 3 times in 450 over TCP (a
+      kernel could not bind its heartbeat port: "Address already in use"; a kernel received
+      another client's message), which is how a review fails or hangs until the 60 s start
+      timeout; over Unix sockets, 0 in 450. A socket path longer than ``_MAX_SOCKET_PATH`` (a
+      deep ``$TMPDIR``) falls back to TCP.
     """
     from jupyter_client import AsyncKernelManager
     from papermill.engines import NBClientEngine, papermill_engines
     from papermill.iorw import write_ipynb
+    from traitlets import Unicode
+    from traitlets.config import Config
 
-    class PromptKernelManager(AsyncKernelManager):
+    class BatchKernelManager(AsyncKernelManager):
+        """Notices a killed kernel's end within 5 ms; sockets in a private folder (see above)."""
+
+        socket_dir = Unicode("", config=True, help="Folder for the kernel's Unix sockets ('': TCP)")
+
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
             await super()._async_wait(pollinterval=0.005)
+
+        async def _async_pre_start_kernel(self, **kw: Any):
+            path = os.path.join(self.socket_dir, "kernel")
+            if self.socket_dir and len(path) <= _MAX_SOCKET_PATH:
+                self.transport, self.ip = "ipc", path
+            return await super()._async_pre_start_kernel(**kw)
 
     class SaveOnceEngine(NBClientEngine):
         @classmethod
         def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
             kwargs.setdefault("shutdown_kernel", "immediate")
-            kwargs.setdefault("kernel_manager_class", PromptKernelManager)
+            kwargs.setdefault("kernel_manager_class", BatchKernelManager)
             # The review's code is in its notebook: the kernel keeps no IPython history (every
             # batch kernel wrote its cells to ~/.ipython's history.sqlite, 51 MB here in a day).
             kwargs.setdefault("extra_arguments", ["--HistoryManager.enabled=False"])
-            try:
-                return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
-            except BaseException as exc:  # papermill's manager has filled `nb` in place
-                _mark_stopped_cell(nb, exc)
-                if output_path:
-                    write_ipynb(nb, output_path)
-                raise
+            with tempfile.TemporaryDirectory(prefix="gp-kernel-") as sockets:
+                if os.name == "posix":
+                    kwargs.setdefault("config", Config({"BatchKernelManager": {"socket_dir": sockets}}))
+                try:
+                    return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
+                except BaseException as exc:  # papermill's manager has filled `nb` in place
+                    _mark_stopped_cell(nb, exc)
+                    if output_path:
+                        write_ipynb(nb, output_path)
+                    raise
 
     papermill_engines.register("goodpractice-save-once", SaveOnceEngine)
     return "goodpractice-save-once"
