@@ -147,3 +147,32 @@ def test_projection_before_the_target_period_is_the_trend_alone():
     assert got["current"] == pytest.approx(7.0)
     assert got["projected"] == pytest.approx(5.0)
     assert got["status"] == "on_track"
+
+
+def test_every_unit_of_the_london_example_against_a_direct_computation():
+    # targets() evaluates each target for 32 boroughs and London from per-unit sums it builds
+    # once per indicator; here each figure is recomputed from the panel's own rates with pandas:
+    # the unit's (or London's) numerator over denominator in the target month and in the
+    # baseline month, and the status that follows.
+    panel = load_example("london")
+    got = targets(panel)
+    assert len(got) == len(panel.targets) * (len(panel.units) + 1)
+    for (indicator, target_period), part in got.groupby(["indicator", "target_period"]):
+        spec = panel.targets[(panel.targets["indicator"] == indicator)
+                             & (panel.targets["period"] == target_period)].iloc[0]
+        rates = panel.rates(indicator)
+        mult = float(panel.indicator(indicator)["multiplier"])
+
+        def rate(period, rates=rates, mult=mult):
+            month = rates[rates["period"] == period]
+            per_unit = month.set_index("unit")["numerator"] / month.set_index("unit")["denominator"]
+            national = month["numerator"].sum() / month["denominator"].sum()
+            return pd.concat([per_unit, pd.Series({"national": national})]) * mult
+
+        current, baseline = rate(target_period), rate(spec["baseline_period"])
+        level = baseline * (1 - spec["value"] / 100)
+        part = part.set_index("unit")
+        np.testing.assert_allclose(part["current"], current[part.index], rtol=1e-12)
+        np.testing.assert_allclose(part["baseline"], baseline[part.index], rtol=1e-12)
+        expected = np.where(current[part.index] <= level[part.index], "met", "off_track")
+        assert list(part["status"]) == list(expected)
