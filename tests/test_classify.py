@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 import goodpractice as gp
-from goodpractice.classify import CATEGORIES, COLUMNS, OVERALL, classify, xmr_variation
+from goodpractice.classify import (CATEGORIES, COLUMNS, OVERALL, classify, classify_overall,
+                                   xmr_variation)
 from goodpractice.errors import GoodPracticeError
 from goodpractice.funnel import Z95, funnel
 from goodpractice.simulate import Scenario, simulate_panel
@@ -188,6 +189,44 @@ def test_overall_rows(london):
             assert got == "coasting"
         else:
             assert got == "typical"
+
+
+def test_overall_rules_on_a_hand_made_table():
+    def row(unit, indicator, category, z, trend="stable", alert=False, flag="complete"):
+        return {"unit": unit, "indicator": indicator, "period": "2023-12", "category": category,
+                "z": z, "trend": trend, "alert": alert, "data_flag": flag}
+
+    table = pd.DataFrame([
+        # poor on two: the overall z is the more adverse one; listed by |z|, largest first
+        row("a", "burglary", "poor", 2.5), row("a", "robbery", "poor", -3.4),
+        row("a", "theft", "top", -2.2, trend="improving"),
+        # top on one, coasting on one: top; a top indicator without a z does not stop it
+        row("b", "burglary", "top", np.nan), row("b", "robbery", "top", -2.1, alert=np.nan),
+        row("b", "theft", "coasting", 0.4, trend="deteriorating", flag="partial_window"),
+        # coasting on half: coasting; equal |z| - the first row is the driver
+        row("c", "burglary", "coasting", 0.5), row("c", "robbery", "coasting", -0.5),
+        row("c", "theft", "typical", 1.0, alert=True),
+        # typical on all three, two improving
+        row("d", "burglary", "typical", 0.1, trend="improving"),
+        row("d", "robbery", "typical", -1.9, trend="improving"), row("d", "theft", "typical", 0.3),
+        # no outcomes at all
+        row("e", "burglary", "typical", np.nan, flag="no_outcomes"),
+    ])
+    got = classify_overall(table).set_index("unit")
+    assert list(got.index) == ["a", "b", "c", "d", "e"]
+    assert list(got["category"]) == ["poor", "top", "coasting", "typical", "typical"]
+    assert got.loc["a", "z"] == -3.4
+    assert got.loc["a", "reason"] == (
+        "Poor overall across 3 indicators (top on 1; poor on 2). Poor: robbery (z = -3.4), "
+        "burglary (z = 2.5). Top: theft (z = -2.2).")
+    assert got.loc["b", "z"] == -2.1 and got.loc["b", "alert"] == False  # noqa: E712 - NaN is no alert
+    assert got.loc["b", "reason"].endswith("Top: robbery (z = -2.1), burglary (z = nan). "
+                                           "Coasting: theft (z = 0.4).")
+    assert got.loc["b", "data_flag"] == "partial_window" and got.loc["b", "trend"] == "deteriorating"
+    assert got.loc["c", "z"] == 0.5 and got.loc["c", "alert"] == True  # noqa: E712
+    assert got.loc["d", "z"] == -1.9 and got.loc["d", "trend"] == "improving"
+    assert got.loc["d", "trend_signals"] == 2
+    assert got.loc["e", "data_flag"] == "no_outcomes" and got.loc["e", "reason"].startswith("Not judged")
 
 
 # -- bad input ------------------------------------------------------------------------------------
