@@ -98,8 +98,8 @@ def _span(label: str, frequency: str) -> list[str]:
 class _Series:
     """Numerator and denominator per period of one unit, or pooled over all units.
 
-    Plain dicts, not a DataFrame: a target is evaluated for every unit, and pandas indexing
-    cost about 2 ms a unit (1.7 s for the London targets as of one month).
+    Plain dicts, not a DataFrame: a target is evaluated for every unit, and filtering and
+    indexing with pandas cost 2.6 ms a unit and target (1.72 s for London's 20 targets x 33).
     """
 
     def __init__(self) -> None:

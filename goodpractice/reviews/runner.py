@@ -169,10 +169,10 @@ def _save_once_engine() -> str:
       down). A review kernel has nothing left to save once its outputs are in (they arrive
       before the kernel reports idle, and its cache writes finish inside the cells), so it is
       killed and its end noticed within 5 ms.
-    * Kernels talk to the worker over Unix sockets in a folder of their own, removed with it
-      whatever happened to the kernel, not over TCP on loopback: jupyter_client picks free TCP ports, releases
-      them and lets the kernel bind them, and a kernel started at the same moment by another
-      worker can take one in between (jupyter_client#487, papermill#511). Three processes
+    * Kernels talk to the worker over Unix sockets in a folder of their own (removed whatever
+      happened to the kernel), not over TCP on loopback: jupyter_client picks free TCP ports,
+      releases them and lets the kernel bind them, and a kernel started at the same moment by
+      another worker can take one in between (jupyter_client#487, papermill#511). Three processes
       each starting 150 kernels on this machine lost that race 3 times in 450 over TCP (a
       kernel could not bind its heartbeat port: "Address already in use"; a kernel received
       another client's message), which is how a review fails or hangs until the 60 s start
