@@ -141,7 +141,19 @@ def candidate_findings(
         return _empty(f"no {measure} resources in or before {periods[0]}..{periods[-1]}")
     from goodpractice.peers import peers
 
+    # Each top unit's profile and its peers' median profile, found by one group-by each rather
+    # than by filtering the whole profile per unit (quadratic: 57 s at 35,000 units).
+    tops = set(rows["unit"])
     pairs = peers(panel, k=k)[["unit", "peer"]]
+    pairs = pairs[pairs["unit"].isin(tops)]
+    n_peers = pairs.groupby("unit").size()
+    own_profiles = {u: g.set_index("element")
+                    for u, g in profile[profile["unit"].isin(tops)].groupby("unit", sort=False)}
+    peer_rows = pairs.merge(profile.rename(columns={"unit": "peer"}), on="peer")
+    peer_medians = {u: g.droplevel(0) for u, g in peer_rows.groupby(["unit", "element"])[
+        ["intensity", "share"]].median().groupby(level=0, sort=False)}
+    no_profile = profile.iloc[:0].set_index("element")
+    no_median = pd.DataFrame(columns=["intensity", "share"], dtype=float)
     names = panel.units.set_index("unit")["name"].astype(str)
     labels = panel.elements.set_index("element")["label"].astype(str)
     word = PERIOD_WORD.get(panel.frequency, "periods")
@@ -165,10 +177,8 @@ def candidate_findings(
         tidy = result.tidy().set_index("element")
         design = getattr(result, "design", "")
         for r in group.sort_values("unit").itertuples(index=False):
-            mine = profile[profile["unit"] == r.unit].set_index("element")
-            peer_units = pairs.loc[pairs["unit"] == r.unit, "peer"]
-            theirs = profile[profile["unit"].isin(peer_units)]
-            med = theirs.groupby("element")[["intensity", "share"]].median()
+            mine = own_profiles.get(r.unit, no_profile)
+            med = peer_medians.get(r.unit, no_median)
             for element in sorted(mine.index):
                 if element not in med.index or element not in tidy.index:
                     continue
@@ -201,7 +211,7 @@ def candidate_findings(
                     f"to {hi:.2f}; z = {r.z:.1f}).\n\n"
                     f"It puts {own['intensity']:.3g} {unit_word} per 1,000 population into "
                     f"{el_label}, "
-                    f"against a median of {peer['intensity']:.3g} among its {len(peer_units)} most "
+                    f"against a median of {peer['intensity']:.3g} among its {n_peers.get(r.unit, 0)} most "
                     f"similar peers, and {own['share']:.0%} of its {unit_word} against their "
                     f"{peer['share']:.0%}.\n\n"
                     f"Across units, more {el_label} resource goes with "
