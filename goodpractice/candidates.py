@@ -150,8 +150,8 @@ def candidate_findings(
     own_profiles = {u: g.set_index("element")
                     for u, g in profile[profile["unit"].isin(tops)].groupby("unit", sort=False)}
     peer_rows = pairs.merge(profile.rename(columns={"unit": "peer"}), on="peer")
-    peer_medians = {u: g.droplevel(0) for u, g in peer_rows.groupby(["unit", "element"])[
-        ["intensity", "share"]].median().groupby(level=0, sort=False)}
+    medians = peer_rows.groupby(["unit", "element"])[["intensity", "share"]].median()
+    peer_medians = {u: g.droplevel(0) for u, g in medians.groupby(level=0, sort=False)}
     no_profile = profile.iloc[:0].set_index("element")
     no_median = pd.DataFrame(columns=["intensity", "share"], dtype=float)
     names = panel.units.set_index("unit")["name"].astype(str)
