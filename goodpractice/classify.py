@@ -650,15 +650,10 @@ def classify(
     return table
 
 
-def _known(value: Any) -> bool:
-    """Not None / NaN."""
-    return value is not None and value == value
-
-
 def _listing(records: list[dict]) -> str:
     """'indicator (z = ...)' by |z| descending (unknown z last), then indicator."""
-    ordered = sorted(records, key=lambda r: (not _known(r["z"]),
-                                             -abs(r["z"]) if _known(r["z"]) else 0.0,
+    ordered = sorted(records, key=lambda r: (not pd.notna(r["z"]),
+                                             -abs(r["z"]) if pd.notna(r["z"]) else 0.0,
                                              r["indicator"]))
     return ", ".join(f"{r['indicator']} (z = {z_text(r['z'])})" for r in ordered)
 
@@ -702,7 +697,7 @@ def classify_overall(classification: pd.DataFrame) -> pd.DataFrame:
             category, driver = "coasting", by["coasting"]
         else:
             category, driver = "typical", g
-        judged = [r for r in driver if _known(r["z"])]
+        judged = [r for r in driver if pd.notna(r["z"])]
         worst = max(judged, key=lambda r: abs(r["z"])) if judged else None  # first of equals
         summary = "; ".join(f"{c} on {counts[c]}" for c in CATEGORIES if counts[c])
         detail = ""
@@ -716,7 +711,7 @@ def classify_overall(classification: pd.DataFrame) -> pd.DataFrame:
         out.append({
             "unit": unit, "indicator": OVERALL, "period": g[0]["period"],
             "category": category, "z": worst["z"] if worst is not None else np.nan,
-            "alert": any(_known(r["alert"]) and bool(r["alert"]) for r in g), "trend": trend,
+            "alert": any(pd.notna(r["alert"]) and bool(r["alert"]) for r in g), "trend": trend,
             "trend_signals": improving if trend == "improving" else deteriorating,
             "data_flag": "complete" if all(r["data_flag"] == "complete" for r in g)
             else "partial_window",
