@@ -203,6 +203,40 @@ def test_batch_kernels_fall_back_to_tcp_when_the_socket_path_is_too_long(tmp_pat
     assert _kernel_transports(df, tmp_path / "out") == [("tcp", "127.0.0.1")]
 
 
+def test_a_batch_kernel_is_ready_while_its_iopub_never_falls_quiet():
+    # jupyter_client's wait_for_ready ends by reading IOPub until 0.2 s pass without a message:
+    # every kernel start waited 0.2 s for nothing, and a kernel whose IOPub never falls quiet
+    # (here a thread printing every 20 ms from start-up) was never ready at all.
+    import asyncio
+
+    from goodpractice.reviews import runner
+
+    noise = ("import threading, time\n"
+             "def _noise():\n"
+             "    while True:\n"
+             "        print('.', flush=True)\n"
+             "        time.sleep(0.02)\n"
+             "threading.Thread(target=_noise, daemon=True).start()")
+
+    async def start_and_wait() -> int:
+        km = runner._batch_kernel_manager()(kernel_name="goodpractice")
+        await km.start_kernel(extra_arguments=[f"--IPKernelApp.exec_lines={noise}"])
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await asyncio.wait_for(kc.wait_for_ready(timeout=60), 30)
+            streams, until = 0, time.monotonic() + 1  # and the kernel is noisy indeed
+            while time.monotonic() < until:
+                msg = await kc.get_iopub_msg(timeout=5)
+                streams += msg["msg_type"] == "stream"
+            return streams
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    assert asyncio.run(start_and_wait()) >= 10
+
+
 def _manifest_ok(out: Path) -> int:
     try:
         return sum(r["status"] == "ok" for r in read_manifest(out / "reviews").values())

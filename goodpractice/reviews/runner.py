@@ -157,21 +157,15 @@ _MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes on Linux, 104 on macOS; '-N' 
 
 
 @functools.cache
-def _save_once_engine() -> str:
-    """A papermill engine that writes the executed notebook once, at the end, failed or not, and
-    stops the kernel as soon as its last cell is done.
+def _batch_kernel_manager() -> type:
+    """The kernel manager of batch kernels: jupyter_client's, with three changes.
 
-    * papermill's own engine rewrites the whole notebook before and after every cell so that a
-      long run can be watched: 0.2-0.3 s of a unit review. Only the final copy is read here.
-      papermill writes it after a run, and after a cell's error; this engine writes it when the
-      run itself fails (a cell timed out, the kernel died), so the cells run so far are kept.
-    * Batch kernels keep no IPython input history (their code is in the notebook).
     * nbclient stops a kernel gracefully: a shutdown request, then the kernel tears its
       interpreter down while jupyter_client polls every 0.1 s for the process to end: 0.22 s
       after the last cell of a trivial notebook, 0.33 s after a unit review (more to tear
       down). A review kernel has nothing left to save once its outputs are in (they arrive
-      before the kernel reports idle, and its cache writes finish inside the cells), so it is
-      killed and its end noticed within 5 ms.
+      before the kernel reports idle, and its cache writes finish inside the cells), so the
+      engine kills it, and its end is noticed within 5 ms.
     * Kernels talk to the worker over Unix sockets in a folder of their own (removed whatever
       happened to the kernel), not over TCP on loopback: jupyter_client picks free TCP ports,
       releases them and lets the kernel bind them, and a kernel started at the same moment by
@@ -181,17 +175,48 @@ def _save_once_engine() -> str:
       another client's message), which is how a review fails or hangs until the 60 s start
       timeout; over Unix sockets, 0 in 450. A socket path longer than ``_MAX_SOCKET_PATH`` (a
       deep ``$TMPDIR``) falls back to TCP.
+    * A kernel is ready once it has answered ``kernel_info`` and IOPub has carried a message
+      (the client is subscribed). jupyter_client's ``wait_for_ready`` then also reads IOPub
+      until it has been quiet for 0.2 s, so every kernel start waited those 0.2 s out, and a
+      kernel that never falls quiet (a thread printing) was never ready. nbclient takes from
+      IOPub only the messages that answer its own requests, so what is left there is never
+      taken for a cell's output.
     """
-    from jupyter_client import AsyncKernelManager
-    from papermill.engines import NBClientEngine, papermill_engines
-    from papermill.iorw import write_ipynb
-    from traitlets import Unicode
-    from traitlets.config import Config
+    from queue import Empty
+
+    from jupyter_client import AsyncKernelClient, AsyncKernelManager
+    from traitlets import Unicode, default
+
+    class BatchKernelClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            # jupyter_client's own wait without its last step (see above); the manager, always
+            # there for batch kernels, says whether the kernel is alive.
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                except Empty:
+                    reply = None
+                if reply is not None and reply["msg_type"] == "kernel_info_reply":
+                    try:
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                    except Empty:  # IOPub not subscribed yet: ask again
+                        pass
+                    else:
+                        self._handle_kernel_info_reply(reply)
+                        return
+                if not await self._async_is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
     class BatchKernelManager(AsyncKernelManager):
-        """Notices a killed kernel's end within 5 ms; sockets in a private folder (see above)."""
-
         socket_dir = Unicode("", config=True, help="Folder for the kernel's Unix sockets ('': TCP)")
+
+        @default("client_factory")
+        def _batch_client(self) -> type:
+            return BatchKernelClient
 
         async def _async_wait(self, pollinterval: float = 0.1) -> None:
             await super()._async_wait(pollinterval=0.005)
@@ -202,17 +227,38 @@ def _save_once_engine() -> str:
                 self.transport, self.ip = "ipc", path
             return await super()._async_pre_start_kernel(**kw)
 
+    return BatchKernelManager
+
+
+@functools.cache
+def _save_once_engine() -> str:
+    """A papermill engine that writes the executed notebook once, at the end, failed or not, and
+    stops the kernel as soon as its last cell is done; its kernels are started and stopped by
+    :func:`_batch_kernel_manager`.
+
+    * papermill's own engine rewrites the whole notebook before and after every cell so that a
+      long run can be watched: 0.2-0.3 s of a unit review. Only the final copy is read here.
+      papermill writes it after a run, and after a cell's error; this engine writes it when the
+      run itself fails (a cell timed out, the kernel died), so the cells run so far are kept.
+    * Batch kernels keep no IPython input history (their code is in the notebook).
+    """
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.iorw import write_ipynb
+    from traitlets.config import Config
+
+    manager = _batch_kernel_manager()
+
     class SaveOnceEngine(NBClientEngine):
         @classmethod
         def execute_notebook(cls, nb, kernel_name, output_path=None, **kwargs):
             kwargs.setdefault("shutdown_kernel", "immediate")
-            kwargs.setdefault("kernel_manager_class", BatchKernelManager)
+            kwargs.setdefault("kernel_manager_class", manager)
             # The review's code is in its notebook: the kernel keeps no IPython history (every
             # batch kernel wrote its cells to ~/.ipython's history.sqlite, 51 MB here in a day).
             kwargs.setdefault("extra_arguments", ["--HistoryManager.enabled=False"])
             with tempfile.TemporaryDirectory(prefix="gp-kernel-") as sockets:
                 if os.name == "posix":
-                    kwargs.setdefault("config", Config({"BatchKernelManager": {"socket_dir": sockets}}))
+                    kwargs.setdefault("config", Config({manager.__name__: {"socket_dir": sockets}}))
                 try:
                     return super().execute_notebook(nb, kernel_name, output_path=None, **kwargs)
                 except BaseException as exc:  # papermill's manager has filled `nb` in place
