@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from benchmarks.common import report
@@ -65,8 +66,6 @@ def _stock_papermill(n: int, out: str) -> None:
 
 
 def _timed_stock_batch(n: int) -> float:
-    from concurrent.futures import ProcessPoolExecutor
-
     out = tempfile.mkdtemp(prefix="bench-stock-")
     try:
         start = time.perf_counter()
