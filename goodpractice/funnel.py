@@ -153,13 +153,14 @@ def dispersion(z: np.ndarray, s: np.ndarray, trim: str = "winsorise", trim_by: f
         >>> dispersion(np.array([2.0, -2.0, 1.0]), np.array([0.1, 0.1, 0.1]))[0] > 1
         True
     """
-    from scipy import stats  # lazy: keeps `import goodpractice` light
     if not 0 <= trim_by < 0.5:
         raise GoodPracticeError(f"trim_by must be in [0, 0.5); got {trim_by}")
     if trim == "winsorise":
         lo, hi = np.quantile(z, [trim_by, 1 - trim_by])
         zt, st = np.clip(z, lo, hi), s
     elif trim == "truncate":
+        from scipy import stats  # here, not above: scipy.stats takes 0.5 s to import
+
         k = 1.0 / trim_by if trim_by > 0 else np.inf
         rank = stats.rankdata(z, method="average")
         group = np.floor(rank * k / (len(z) + 1))
