@@ -296,15 +296,15 @@ def _peer_pairs(panel: Panel, k: int, units: list[str],
                 f"peer_table lacks column(s) {', '.join(sorted(missing))}: pass what "
                 "goodpractice.peers.peers returns (unit, peer, rank, distance)")
         pairs = table.loc[table["rank"] <= k, ["unit", "peer"]]
-        return pairs[pairs["unit"].isin(units)], f"its {k} most similar peers"
-    try:
-        pairs = peers(panel, k=k)[["unit", "peer"]]
-        return pairs[pairs["unit"].isin(units)], f"its {k} most similar peers"
-    except GoodPracticeError as exc:
-        # Without context to match on, every other unit is a peer.
-        u = np.array(units, dtype=object)
-        grid = pd.DataFrame({"unit": np.repeat(u, len(u)), "peer": np.tile(u, len(u))})
-        return grid[grid["unit"] != grid["peer"]], f"all other units ({exc})"
+    else:
+        try:
+            pairs = peers(panel, k=k)[["unit", "peer"]]
+        except GoodPracticeError as exc:
+            # Without context to match on, every other unit is a peer.
+            u = np.array(units, dtype=object)
+            grid = pd.DataFrame({"unit": np.repeat(u, len(u)), "peer": np.tile(u, len(u))})
+            return grid[grid["unit"] != grid["peer"]], f"all other units ({exc})"
+    return pairs[pairs["unit"].isin(units)], f"its {k} most similar peers"
 
 
 def _peer_stat(pairs: pd.DataFrame, values: pd.Series, q: float) -> pd.Series:
