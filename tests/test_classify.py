@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -215,11 +220,6 @@ def test_a_given_peer_table_is_used_up_to_k(london):
 def test_classifying_with_a_given_peer_table_imports_neither_sklearn_nor_scipy_stats(tmp_path):
     # What a batch's challenge rounds rely on: each month's review classifies a new month with
     # the batch's cached peers, and so needs neither library (0.7 s to import in a kernel).
-    import subprocess
-    import sys
-    import textwrap
-    from pathlib import Path
-
     from goodpractice.peers import peers
 
     table = tmp_path / "peers.pkl"

@@ -3,6 +3,7 @@ idempotent harvest into a real knowledge base, any Executor (threads, a Dask clu
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -207,8 +208,6 @@ def test_a_batch_kernel_is_ready_while_its_iopub_never_falls_quiet():
     # jupyter_client's wait_for_ready ends by reading IOPub until 0.2 s pass without a message:
     # every kernel start waited 0.2 s for nothing, and a kernel whose IOPub never falls quiet
     # (here a thread printing every 20 ms from start-up) was never ready at all.
-    import asyncio
-
     from goodpractice.reviews import runner
 
     noise = ("import threading, time\n"
